@@ -1,0 +1,22 @@
+# Two commands from a fresh clone: `make demo` (set up, then sync the bundled emulator into DuckDB) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test benchmark
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) -m integration_tests.demo $(ARGS)
+
+test: setup
+	$(PY) -m pytest -m "not image_tests" $(ARGS)
+
+benchmark: setup
+	$(PY) -m integration_tests.benchmark $(ARGS)

@@ -1,0 +1,3 @@
+from .source import SourceFreshchat
+
+__all__ = ["SourceFreshchat"]

@@ -1,0 +1,140 @@
+"""The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
+
+from abc import ABC
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
+from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .config import FreshchatSettings
+from .errors import MAX_RETRIES, FreshchatErrorHandler, json_body, request_path, unexpected_shape
+from .rate_limit import FreshchatBackoffStrategy
+
+PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
+
+
+class FreshchatStream(HttpStream, ABC):
+    """One Freshchat endpoint. Subclasses name `endpoint` and, when the body is not the record itself, `records_from`."""
+
+    primary_key = "id"
+    endpoint: str = ""
+    # Statuses a stream skips with a log line instead of failing, e.g. {404: "the user was deleted during the sync"}.
+    tolerated_statuses: Mapping[int, str] = {}
+
+    def __init__(self, settings: FreshchatSettings, api_budget: Optional[APIBudget] = None, max_retries: int = MAX_RETRIES) -> None:
+        self.settings = settings
+        self._max_retries = max_retries
+        super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
+
+    @property
+    def url_base(self) -> str:
+        return self.settings.api_base
+
+    @property
+    def is_resumable(self) -> bool:
+        # Full refresh must re-read everything each run: no CDK "resumable full refresh" state that ends the next run early.
+        return self.supports_incremental
+
+    def get_error_handler(self) -> ErrorHandler:
+        return FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries)
+
+    def get_backoff_strategy(self) -> BackoffStrategy:
+        return FreshchatBackoffStrategy()
+
+    def path(self, *, stream_state=None, stream_slice=None, next_page_token=None) -> str:
+        if next_page_token:
+            return next_page_token["path"]
+        return self.endpoint.format(**(stream_slice or {}))
+
+    def request_headers(self, stream_state, stream_slice=None, next_page_token=None) -> Mapping[str, Any]:
+        return {"Accept": "application/json"}
+
+    def request_params(self, stream_state, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
+        params = self.first_page_params(stream_state or {}, stream_slice or {})
+        if next_page_token:
+            params.update(next_page_token["query"])  # the link's own values (page, filters) win
+        return params
+
+    def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        return {}
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[StreamData]:
+        # Always page to the end; the CDK default reads one page per call for streams without a cursor.
+        yield from self._read_pages(
+            lambda request, response, state, _slice: self.parse_response(response, stream_state=state, stream_slice=_slice),
+            stream_slice,
+            stream_state,
+        )
+
+    def parse_response(self, response: requests.Response, *, stream_state=None, stream_slice=None, next_page_token=None) -> Iterable[Mapping[str, Any]]:
+        if not response.ok:
+            self.logger.warning(f"Skipped {request_path(response)}: HTTP {response.status_code}, {self.tolerated_statuses.get(response.status_code, 'past the last page')}")
+            return []
+        return self.records_from(json_body(response), response)
+
+    def records_from(self, body: Any, response: requests.Response) -> Iterable[Mapping[str, Any]]:
+        if not isinstance(body, dict):
+            raise unexpected_shape(request_path(response), "JSON object")
+        return [body]
+
+    def next_href(self, body: Any) -> Optional[str]:
+        """The link to the next page, as the response gives it; None on the last page."""
+        return None
+
+    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
+        if not response.ok:
+            return None
+        body = json_body(response)
+        href = self.next_href(body)
+        if not href or not self.records_from(body, response):
+            return None  # an empty page ends paging even if it carries a link, so a confused server cannot loop us
+        return self._follow(href, response)
+
+    def _follow(self, href: str, response: requests.Response) -> Mapping[str, Any]:
+        link = urlsplit(href)
+        if link.scheme or link.netloc:
+            if f"{link.scheme}://{link.netloc}".lower() != self.settings.origin.lower():
+                raise AirbyteTracedException(
+                    message=f"Freshchat's response to {request_path(response)} links its next page to another host; refusing to send the API key there.",
+                    failure_type=FailureType.system_error,
+                )
+        query = dict(parse_qsl(link.query))
+        current = dict(parse_qsl(urlsplit(response.request.url or "").query))
+        if link.path == urlsplit(response.request.url or "").path and query.items() <= current.items():
+            raise AirbyteTracedException(
+                message=f"Freshchat's response to {request_path(response)} links to the page it is on; stopping instead of looping.",
+                failure_type=FailureType.system_error,
+            )
+        return {"path": link.path, "query": query}
+
+
+class FreshchatListStream(FreshchatStream, ABC):
+    """A top-level list with Freshchat's shared envelope: `{<data_key>: [...], "pagination": {...}, "links": {"next_page": ...}}`."""
+
+    data_key: str = ""
+
+    def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        # Ascending order keeps pages stable while records are added during the sync.
+        return {"page": 1, "items_per_page": PAGE_SIZE, "sort_order": "asc"}
+
+    def records_from(self, body: Any, response: requests.Response) -> List[Mapping[str, Any]]:
+        records = body.get(self.data_key) if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise unexpected_shape(request_path(response), f"'{self.data_key}' list")
+        return records
+
+    def next_href(self, body: Any) -> Optional[str]:
+        return ((body.get("links") or {}).get("next_page") or {}).get("href")

@@ -1,0 +1,151 @@
+"""Connector config -> validated settings.
+
+Every rule about what a valid `domain`, `api_key` and `start_date` look like lives here, so that
+`check` and `read` refuse bad input with the same clear message before any request is sent.
+"""
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+FRESHCHAT_HOST_SUFFIX = ".freshchat.com"
+API_PATH = "/v2/"
+DEFAULT_NUM_WORKERS = 8
+MAX_NUM_WORKERS = 32
+
+DOMAIN_EXAMPLES = (
+    "a valid domain looks like `acme`, `acme.freshchat.com`, `acme-123-abc.freshchat.com`, "
+    "`api.eu.freshchat.com` or `https://acme.freshchat.com` (plain http:// only for localhost)"
+)
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: what an HTTP header can carry
+_BEARER_PREFIX = re.compile(r"^bearer\s+", re.IGNORECASE)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class FreshchatSettings:
+    api_base: str  # e.g. "https://acme.freshchat.com/v2/"
+    origin: str  # scheme://host[:port]: the only place links may point to
+    api_key: str
+    start_date: Optional[datetime]
+    num_workers: int = DEFAULT_NUM_WORKERS
+
+
+def config_error(message: str) -> AirbyteTracedException:
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+def parse_settings(config: Mapping[str, Any]) -> FreshchatSettings:
+    origin = parse_domain(config.get("domain"))
+    api_key = parse_api_key(config.get("api_key"))
+    return FreshchatSettings(
+        api_base=origin + API_PATH,
+        origin=origin,
+        api_key=api_key,
+        start_date=parse_start_date(config.get("start_date")),
+        num_workers=parse_num_workers(config.get("num_workers", DEFAULT_NUM_WORKERS)),
+    )
+
+
+def parse_domain(value: Any) -> str:
+    """Returns the API origin for a domain value, refusing any host that is not Freshchat or loopback."""
+    if not isinstance(value, str) or not value.strip():
+        raise config_error(f"`domain` is required: {DOMAIN_EXAMPLES}.")
+    text = value.strip()
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise config_error(f"`domain` {value.strip()!r} is not a valid host or URL: {DOMAIN_EXAMPLES}.") from None
+    if parts.username is not None or parts.password is not None:
+        raise config_error(f"`domain` must not contain credentials: {DOMAIN_EXAMPLES}.")
+    if parts.path.rstrip("/") not in ("", "/v2") or parts.query or parts.fragment:
+        raise config_error(f"`domain` must not contain a path or query other than /v2: {DOMAIN_EXAMPLES}.")
+    if _is_loopback(host):
+        if parts.scheme not in ("http", "https"):
+            raise config_error(f"`domain` must use http:// or https://: {DOMAIN_EXAMPLES}.")
+        netloc = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{netloc}{f':{port}' if port else ''}"
+    if parts.scheme != "https":
+        raise config_error(f"`domain` must use https:// (plain http:// is only accepted for localhost): {DOMAIN_EXAMPLES}.")
+    if port is not None:
+        raise config_error(f"`domain` must not name a port: {DOMAIN_EXAMPLES}.")
+    return "https://" + _freshchat_host(host, value.strip())
+
+
+def _freshchat_host(host: str, original: str) -> str:
+    if "." not in host and _LABEL.match(host):
+        return host + FRESHCHAT_HOST_SUFFIX
+    labels = host.split(".")
+    if host.endswith(FRESHCHAT_HOST_SUFFIX) and len(labels) >= 3 and all(_LABEL.match(label) for label in labels):
+        return host
+    raise config_error(
+        f"`domain` {original!r} is not a Freshchat host; the API key is only ever sent to *.freshchat.com: {DOMAIN_EXAMPLES}."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_api_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise config_error("`api_key` is required: copy it from Freshchat > Admin > Configure > API Tokens.")
+    token = _BEARER_PREFIX.sub("", value.strip())
+    if not _TOKEN.match(token):
+        raise config_error(
+            "`api_key` contains spaces or characters that cannot be sent in an HTTP header: paste the token exactly as Freshchat shows it."
+        )
+    add_to_secrets(token)  # the CDK masks registered secrets in every log line it writes
+    return token
+
+
+def parse_start_date(value: Any) -> Optional[datetime]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise config_error(f"`start_date` must be a string such as 2024-01-31 or 2024-01-31T00:00:00Z, got {type(value).__name__}.")
+    try:
+        start = parse_timestamp(value.strip())
+    except ValueError:
+        raise config_error(f"`start_date` {value!r} is not an ISO-8601 date or datetime such as 2024-01-31 or 2024-01-31T00:00:00Z.") from None
+    if start > datetime.now(timezone.utc):
+        raise config_error(f"`start_date` {value!r} is in the future, so no data could ever be synced: use a past date or leave it empty.")
+    return start
+
+
+def parse_num_workers(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NUM_WORKERS:
+        raise config_error(f"`num_workers` must be a whole number from 1 to {MAX_NUM_WORKERS}, got {value!r}.")
+    return value
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parses an ISO-8601 date or datetime as an aware UTC datetime (naive values are taken as UTC)."""
+    if _DATE_ONLY.match(text):
+        text += "T00:00:00"
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Freshchat's own timestamp format: UTC with milliseconds and Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -1,0 +1,133 @@
+"""What to do with each Freshchat response: succeed, retry, skip, or fail with a message a user can act on.
+
+The CDK's default mapping is right for 429 and 5xx; Freshchat needs more:
+- a wrong host can answer 200 with an HTML page, and proxies cut bodies short, so a 2xx is only a
+  success when its body is JSON (retried otherwise, then failed with a clear message);
+- 401 and 403 name their likely causes (key, datacenter/region, scope);
+- a 404 `WRONG_PAGE` means "past the last page", and a 404 on a child (user, conversation) means it
+  was deleted between listing and fetching: each stream says which statuses it tolerates and why.
+"""
+
+import json
+import logging
+from typing import Any, Mapping, Optional, Union
+from urllib.parse import urlsplit
+
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+MAX_RETRIES = 6
+
+UNAUTHORIZED_MESSAGE = (
+    "Freshchat rejected the API key (HTTP 401). Check `api_key`: copy a current token from "
+    "Freshchat > Admin > Configure > API Tokens (a regenerated token invalidates the old one)."
+)
+FORBIDDEN_MESSAGE = (
+    "Freshchat refused the request (HTTP 403 {detail}). Either `domain` points at the wrong account or "
+    "datacenter (use your account's own host, e.g. acme-123-abc.freshchat.com, or the regional host such as "
+    "api.eu.freshchat.com), or the API token lacks the scope for {path}."
+)
+NOT_JSON_MESSAGE = (
+    "Freshchat answered HTTP {status} for {path} with a body that is not JSON ({kind}). "
+    "If this persists, `domain` probably points at a host that is not the Freshchat API."
+)
+
+_MISSING = object()
+
+
+def request_path(response_or_request: Union[requests.Response, requests.PreparedRequest, None]) -> str:
+    """`GET /v2/users`: method and path, never the query or host, for messages and logs."""
+    request = response_or_request.request if isinstance(response_or_request, requests.Response) else response_or_request
+    if request is None or not request.url:
+        return "the request"
+    return f"{request.method} {urlsplit(request.url).path}"
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed body, parsed once: the error handler validates it and the stream reuses it."""
+    cached = getattr(response, "_freshchat_json", _MISSING)
+    if cached is _MISSING:
+        cached = json.loads(response.content)
+        response._freshchat_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def error_status(response: requests.Response) -> Optional[str]:
+    """Freshchat's error code word, e.g. WRONG_PAGE, from `{"code": 404, "status": "WRONG_PAGE", ...}`."""
+    try:
+        body = json_body(response)
+    except ValueError:
+        return None
+    return body.get("status") if isinstance(body, dict) else None
+
+
+class FreshchatErrorHandler(HttpStatusErrorHandler):
+    """Maps a response to an action; `tolerated` holds a stream's statuses that mean "skip, and log why"."""
+
+    def __init__(self, logger: logging.Logger, tolerated: Mapping[int, str], max_retries: int = MAX_RETRIES) -> None:
+        super().__init__(logger=logger, error_mapping=DEFAULT_ERROR_MAPPING, max_retries=max_retries)
+        self._tolerated = tolerated
+
+    def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.RequestException) and not isinstance(response_or_exception, requests.HTTPError):
+            # The default mapping matches exception classes exactly, so timeouts and resets would fall through to an error log.
+            return ErrorResolution(
+                response_action=ResponseAction.RETRY,
+                failure_type=FailureType.transient_error,
+                error_message=f"{type(response_or_exception).__name__} calling {request_path(response_or_exception.request)}",
+            )
+        if not isinstance(response_or_exception, requests.Response):
+            return super().interpret_response(response_or_exception)
+        response = response_or_exception
+        path = request_path(response)
+        if response.ok:
+            return self._interpret_success(response, path)
+        status = response.status_code
+        if status == 404 and error_status(response) == "WRONG_PAGE":
+            return ErrorResolution(ResponseAction.IGNORE, None, f"{path}: past the last page (404 WRONG_PAGE), paging ends here")
+        if status in self._tolerated:
+            return ErrorResolution(ResponseAction.IGNORE, None, f"Skipping {path}: HTTP {status}, {self._tolerated[status]}")
+        if status == 401:
+            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, UNAUTHORIZED_MESSAGE)
+        if status == 403:
+            detail = (error_message(response) or "Forbidden").strip()
+            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, FORBIDDEN_MESSAGE.format(detail=detail, path=path))
+        resolution = self._error_mapping.get(status)
+        action = resolution.response_action if resolution else (ResponseAction.RETRY if status >= 500 else ResponseAction.FAIL)
+        failure_type = FailureType.transient_error if action in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED) else FailureType.system_error
+        detail = error_message(response)
+        return ErrorResolution(action, failure_type, f"HTTP {status} from {path}" + (f": {detail}" if detail else ""))
+
+    @staticmethod
+    def _interpret_success(response: requests.Response, path: str) -> ErrorResolution:
+        content_type = response.headers.get("Content-Type", "")
+        kind = "an HTML page" if "html" in content_type else ("an empty body" if not response.content else "a cut-off or malformed JSON body")
+        if "html" not in content_type:
+            try:
+                json_body(response)
+                return ErrorResolution(ResponseAction.SUCCESS, None, None)
+            except ValueError:
+                pass
+        return ErrorResolution(
+            ResponseAction.RETRY, FailureType.transient_error, NOT_JSON_MESSAGE.format(status=response.status_code, path=path, kind=kind)
+        )
+
+
+def error_message(response: requests.Response) -> Optional[str]:
+    try:
+        body = json_body(response)
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        parts = [str(body[key]) for key in ("status", "message") if body.get(key)]
+        return " - ".join(parts) or None
+    return None
+
+
+def unexpected_shape(path: str, expected: str) -> AirbyteTracedException:
+    message = f"Freshchat's response to {path} has no {expected}; the API may have changed. Please report this with the sync logs."
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

@@ -1,0 +1,62 @@
+import logging
+from typing import Any, Iterator, List, Mapping, MutableMapping, Optional, Tuple
+
+from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog, FailureType, SyncMode
+from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .config import config_error, parse_settings
+from .streams.account import Account
+from .streams.conversation_properties import ConversationProperties
+from .streams.conversations import Conversations
+from .streams.directory import Agents, Channels, Groups, Roles
+from .streams.messages import Messages
+from .streams.outbound_messages import OutboundMessages
+from .streams.parents import ParentWalk
+from .streams.users import Users
+
+CHECK_RETRIES = 2  # a connection test should answer in seconds, not wait out a full sync's retry budget
+
+
+class SourceFreshchat(AbstractSource):
+    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[Any]]:
+        settings = parse_settings(config)
+        probe = Account(settings, max_retries=CHECK_RETRIES)
+        try:
+            account = next(iter(probe.read_records(SyncMode.full_refresh)), None)
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                raise
+            raise config_error(f"Could not read the Freshchat account at {settings.origin}: {error.message}") from None
+        logger.info(f"Connected to Freshchat account {account.get('account_id') if account else '(unknown)'} at {settings.origin}")
+        return True, None
+
+    def streams(self, config: Mapping[str, Any]) -> List[Stream]:
+        """The one registry of streams, in the order a sync reads them: parents before the streams that reuse them."""
+        settings = parse_settings(config)
+        parents = ParentWalk(settings)
+        return [
+            Account(settings),
+            Users(settings, parents),
+            Conversations(settings, parents),
+            Messages(settings, parents),
+            ConversationProperties(settings),
+            Agents(settings),
+            Groups(settings),
+            Channels(settings),
+            Roles(settings),
+            OutboundMessages(settings),
+        ]
+
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: Optional[List[AirbyteStateMessage]] = None,
+    ) -> Iterator[AirbyteMessage]:
+        # Read in registry order whatever the catalog's order, so conversations and messages reuse the parents already walked.
+        order = {stream.name: position for position, stream in enumerate(self.streams(config))}
+        ordered = sorted(catalog.streams, key=lambda configured: order.get(configured.stream.name, len(order)))
+        yield from super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state)
