@@ -108,6 +108,8 @@ def parse_api_key(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise config_error("`api_key` is required: copy it from Freshchat > Admin > Configure > API Tokens.")
     token = _BEARER_PREFIX.sub("", value.strip())
+    if token.lower() == "bearer":
+        raise config_error("`api_key` holds only the word Bearer: paste the token that follows it.")
     if not _TOKEN.match(token):
         raise config_error(
             "`api_key` contains spaces or characters that cannot be sent in an HTTP header: paste the token exactly as Freshchat shows it."

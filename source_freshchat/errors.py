@@ -43,7 +43,7 @@ def request_path(response_or_request: Union[requests.Response, requests.Prepared
     """`GET /v2/users`: method and path, never the query or host, for messages and logs."""
     request = response_or_request.request if isinstance(response_or_request, requests.Response) else response_or_request
     if request is None or not request.url:
-        return "the request"
+        return "Freshchat"
     return f"{request.method} {urlsplit(request.url).path}"
 
 

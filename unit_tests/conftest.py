@@ -1,0 +1,63 @@
+import json
+from pathlib import Path
+from typing import Any, Iterable, List, Mapping, Optional
+
+import pytest
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file, read
+from airbyte_cdk.test.state_builder import StateBuilder
+
+from source_freshchat import SourceFreshchat
+
+API = "https://acme.freshchat.com/v2"
+API_KEY = "unit-test-secret-token-123"
+CONFIG = {"domain": "acme", "api_key": API_KEY}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(mocker):
+    """Retries wait for real in production; tests only count them."""
+    return mocker.patch("time.sleep")
+
+
+def run_read(
+    streams: Iterable[str],
+    config: Optional[Mapping[str, Any]] = None,
+    sync_mode: SyncMode = SyncMode.full_refresh,
+    state: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> EntrypointOutput:
+    catalog = CatalogBuilder()
+    for name in streams:
+        catalog.with_stream(name, sync_mode)
+    state_messages = None
+    if state is not None:
+        builder = StateBuilder()
+        for name, value in state.items():
+            builder.with_stream_state(name, value)
+        state_messages = builder.build()
+    return read(SourceFreshchat(), dict(config or CONFIG), catalog.build(), state_messages)
+
+
+def run_check(config: Mapping[str, Any], tmp_path: Path) -> EntrypointOutput:
+    return _run_command(SourceFreshchat(), ["check", "--config", make_file(tmp_path / "config.json", dict(config))])
+
+
+def records_of(output: EntrypointOutput, stream: str) -> List[Mapping[str, Any]]:
+    return [message.record.data for message in output.records if message.record.stream == stream]
+
+
+def final_state(output: EntrypointOutput, stream: str) -> Mapping[str, Any]:
+    states = [m.state.stream.stream_state for m in output.state_messages if m.state.stream.stream_descriptor.name == stream]
+    assert states, f"no state emitted for {stream}"
+    state = states[-1]
+    return state.__dict__ if hasattr(state, "__dict__") else dict(state)
+
+
+def full_output(output: EntrypointOutput) -> str:
+    return "\n".join(json.dumps(message) if isinstance(message, str) else str(message) for message in output._messages)
+
+
+def envelope(key: str, items: List[Mapping[str, Any]], next_href: Optional[str] = None) -> Mapping[str, Any]:
+    links = {"next_page": {"href": next_href, "rel": key, "type": "GET"}} if next_href else {}
+    return {key: items, "pagination": {"total_items": len(items), "total_pages": 1, "current_page": 1, "items_per_page": 50}, "links": links}

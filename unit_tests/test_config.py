@@ -1,0 +1,113 @@
+from datetime import datetime, timezone
+
+import pytest
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_freshchat.config import format_timestamp, parse_api_key, parse_domain, parse_num_workers, parse_start_date
+
+
+@pytest.mark.parametrize(
+    "domain, origin",
+    [
+        ("acme", "https://acme.freshchat.com"),
+        ("  ACME  ", "https://acme.freshchat.com"),
+        ("acme.freshchat.com", "https://acme.freshchat.com"),
+        ("acme-123-abc.freshchat.com", "https://acme-123-abc.freshchat.com"),
+        ("api.eu.freshchat.com", "https://api.eu.freshchat.com"),
+        ("api.in.freshchat.com", "https://api.in.freshchat.com"),
+        ("api.au.freshchat.com", "https://api.au.freshchat.com"),
+        ("api.freshchat.com", "https://api.freshchat.com"),
+        ("https://acme.freshchat.com", "https://acme.freshchat.com"),
+        ("https://acme.freshchat.com/", "https://acme.freshchat.com"),
+        ("https://acme.freshchat.com/v2", "https://acme.freshchat.com"),
+        ("https://acme.freshchat.com/v2/", "https://acme.freshchat.com"),
+        ("acme.freshchat.com/v2", "https://acme.freshchat.com"),
+        ("http://localhost:8765", "http://localhost:8765"),
+        ("http://127.0.0.1:9000/v2", "http://127.0.0.1:9000"),
+        ("http://[::1]:9000", "http://[::1]:9000"),
+        ("https://localhost", "https://localhost"),
+        ("localhost:8080", "https://localhost:8080"),
+    ],
+)
+def test_domain_accepts_freshchat_and_loopback_hosts(domain, origin):
+    assert parse_domain(domain) == origin
+
+
+@pytest.mark.parametrize(
+    "domain, complaint",
+    [
+        ("", "required"),
+        ("   ", "required"),
+        (None, "required"),
+        (42, "required"),
+        ("evil.com", "not a Freshchat host"),
+        ("acme.freshchat.com.evil.com", "not a Freshchat host"),
+        ("freshchat.com", "not a Freshchat host"),
+        ("acme.myfreshworks.com", "not a Freshchat host"),
+        ("http://acme.freshchat.com", "https://"),
+        ("http://10.0.0.5:8080", "https://"),
+        ("http://192.168.1.10", "https://"),
+        ("https://8.8.8.8", "not a Freshchat host"),
+        ("https://user:pass@acme.freshchat.com", "credentials"),
+        ("https://acme.freshchat.com/v2/users", "path"),
+        ("https://acme.freshchat.com/?x=1", "path"),
+        ("https://acme.freshchat.com:8443", "port"),
+        ("ftp://acme.freshchat.com", "https://"),
+        ("acmé", "not a Freshchat host"),
+        ("a" * 300, "not a Freshchat host"),
+    ],
+)
+def test_domain_refuses_other_hosts_with_an_example(domain, complaint):
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_domain(domain)
+    assert error.value.failure_type == FailureType.config_error
+    assert complaint in error.value.message
+    assert "acme.freshchat.com" in error.value.message
+
+
+@pytest.mark.parametrize("value", ["tok.en-1_2", "Bearer tok.en-1_2", "bearer   tok.en-1_2", "  tok.en-1_2\n"])
+def test_api_key_tolerates_bearer_prefix_and_whitespace(value):
+    assert parse_api_key(value) == "tok.en-1_2"
+
+
+@pytest.mark.parametrize("value", ["", "  ", None, 12, "two words", "tökén", "Bearer "])
+def test_api_key_refuses_what_a_header_cannot_carry(value):
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_api_key(value)
+    assert error.value.failure_type == FailureType.config_error
+    assert "api_key" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        ("", None),
+        ("2024-01-31", datetime(2024, 1, 31, tzinfo=timezone.utc)),
+        ("2024-01-31T10:20:30Z", datetime(2024, 1, 31, 10, 20, 30, tzinfo=timezone.utc)),
+        ("2024-01-31T10:20:30.123Z", datetime(2024, 1, 31, 10, 20, 30, 123000, tzinfo=timezone.utc)),
+        ("2024-01-31T12:20:30+02:00", datetime(2024, 1, 31, 10, 20, 30, tzinfo=timezone.utc)),
+        ("2024-01-31T10:20:30", datetime(2024, 1, 31, 10, 20, 30, tzinfo=timezone.utc)),
+    ],
+)
+def test_start_date_formats(value, expected):
+    assert parse_start_date(value) == expected
+
+
+@pytest.mark.parametrize("value, complaint", [("31/01/2024", "ISO-8601"), ("2024-13-01", "ISO-8601"), ("yesterday", "ISO-8601"), (20240131, "string"), ("2999-01-01", "future")])
+def test_start_date_refuses_malformed_and_future_values(value, complaint):
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_start_date(value)
+    assert error.value.failure_type == FailureType.config_error
+    assert complaint in error.value.message
+
+
+@pytest.mark.parametrize("value", [0, 33, "8", True, 2.5])
+def test_num_workers_range(value):
+    with pytest.raises(AirbyteTracedException):
+        parse_num_workers(value)
+
+
+def test_timestamps_use_freshchat_format():
+    assert format_timestamp(datetime(2025, 7, 10, 19, 47, 55, 442999, tzinfo=timezone.utc)) == "2025-07-10T19:47:55.442Z"

@@ -1,0 +1,148 @@
+"""Retries, rate limits, bad bodies and auth failures: each path is a named test."""
+
+import requests
+from airbyte_cdk.models import Status
+
+from source_freshchat.rate_limit import FreshchatBackoffStrategy, seconds_until_retry
+
+from .conftest import API, API_KEY, CONFIG, envelope, full_output, records_of, run_check, run_read
+
+HTML = "<html><head><title>Log in</title></head><body>Freshworks</body></html>"
+
+
+def response_with(status, headers):
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def test_retry_after_seconds_wins_over_reset():
+    assert seconds_until_retry(response_with(429, {"Retry-After": "7", "X-RateLimit-Reset": "1000"}), now=900) == 7
+
+
+def test_retry_after_as_http_date():
+    assert seconds_until_retry(response_with(429, {"Retry-After": "Thu, 01 Jan 1970 00:16:40 GMT"}), now=990) == 10
+
+
+def test_rate_limit_reset_is_used_without_retry_after():
+    assert seconds_until_retry(response_with(429, {"X-RateLimit-Reset": "1030"}), now=1000) == 30
+
+
+def test_no_advice_means_exponential_backoff():
+    strategy = FreshchatBackoffStrategy()
+    assert [strategy.backoff_time(response_with(429, {}), attempt) for attempt in (1, 2, 3)] == [1, 2, 4]
+    assert strategy.backoff_time(response_with(503, {}), 3) == 4
+
+
+def test_a_zero_wait_still_waits_a_little():
+    assert FreshchatBackoffStrategy().backoff_time(response_with(429, {"Retry-After": "0"}), 1) > 0
+
+
+def test_429_with_retry_after_is_waited_out_then_retried(requests_mock, no_sleep):
+    requests_mock.get(f"{API}/roles", [
+        {"status_code": 429, "headers": {"Retry-After": "3"}, "json": {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "slow down"}},
+        {"json": envelope("roles", [{"id": "r1"}])},
+    ])
+    output = run_read(["roles"])
+    assert [r["id"] for r in records_of(output, "roles")] == ["r1"]
+    assert requests_mock.call_count == 2
+    waits = [call.args[0] for call in no_sleep.call_args_list]
+    assert 4 in waits  # 3 s asked + the CDK's extra second
+
+
+def test_server_errors_and_bad_bodies_are_retried(requests_mock):
+    requests_mock.get(f"{API}/groups", [
+        {"status_code": 500, "json": {"code": 500, "status": "INTERNAL_ERROR", "message": "oops"}},
+        {"status_code": 503, "text": "Service Unavailable"},
+        {"status_code": 200, "text": HTML, "headers": {"Content-Type": "text/html"}},
+        {"status_code": 200, "text": '{"groups": [{"id": "g1"}, {"id": ', "headers": {"Content-Type": "application/json"}},
+        {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
+        {"exc": requests.exceptions.ReadTimeout("read timed out")},
+        {"json": envelope("groups", [{"id": "g1"}])},
+    ])
+    output = run_read(["groups"])
+    assert [r["id"] for r in records_of(output, "groups")] == ["g1"]
+    assert requests_mock.call_count == 7  # six failures fit in the retry budget
+    assert not output.errors
+
+
+def test_retries_exhausted_fail_with_status_and_path(requests_mock):
+    requests_mock.get(f"{API}/channels", status_code=502, text="Bad Gateway")
+    output = run_read(["channels"])
+    assert requests_mock.call_count == 7  # first try + 6 retries
+    message = output.errors[0].trace.error.message
+    assert "HTTP 502" in message and "GET /v2/channels" in message
+
+
+def test_html_that_never_turns_into_json_fails_with_a_domain_hint(requests_mock):
+    requests_mock.get(f"{API}/agents", text=HTML, headers={"Content-Type": "text/html; charset=utf-8"})
+    output = run_read(["agents"])
+    message = output.errors[0].trace.error.message
+    assert "not JSON (an HTML page)" in message and "`domain`" in message
+
+
+def test_401_during_a_read_is_a_config_error_without_retries(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=401, json={"code": 401, "status": "UNAUTHORIZED", "message": "invalid token"})
+    output = run_read(["agents"])
+    assert requests_mock.call_count == 1
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error"
+    assert "rejected the API key" in error.message
+
+
+def test_403_names_domain_region_and_scope(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"})
+    output = run_read(["agents"])
+    assert requests_mock.call_count == 1
+    message = output.errors[0].trace.error.message
+    assert "Auth failure" in message and "datacenter" in message and "scope" in message
+
+
+def check_status(output):
+    [status] = output.connection_status_messages
+    return status.connectionStatus
+
+
+def test_check_succeeds_with_a_good_key(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", json={"account_id": "1"})
+    assert check_status(run_check(CONFIG, tmp_path)).status == Status.SUCCEEDED
+
+
+def test_check_reports_a_wrong_key(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", status_code=401, json={"code": 401, "status": "UNAUTHORIZED", "message": "bad"})
+    status = check_status(run_check(CONFIG, tmp_path))
+    assert status.status == Status.FAILED and "rejected the API key" in status.message
+
+
+def test_check_reports_the_wrong_datacenter(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"})
+    status = check_status(run_check(CONFIG, tmp_path))
+    assert status.status == Status.FAILED and "datacenter" in status.message
+
+
+def test_check_reports_a_host_answering_html(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", text=HTML, headers={"Content-Type": "text/html"})
+    status = check_status(run_check(CONFIG, tmp_path))
+    assert status.status == Status.FAILED and "not JSON (an HTML page)" in status.message
+    assert requests_mock.call_count == 3  # check gives up after two retries
+
+
+def test_check_reports_an_unreachable_host(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", exc=requests.exceptions.ConnectionError("Name or service not known"))
+    status = check_status(run_check(CONFIG, tmp_path))
+    assert status.status == Status.FAILED and "Could not read the Freshchat account at https://acme.freshchat.com" in status.message
+
+
+def test_check_reports_a_malformed_start_date_before_any_request(requests_mock, tmp_path):
+    status = check_status(run_check({**CONFIG, "start_date": "31/12/2024"}, tmp_path))
+    assert status.status == Status.FAILED and "start_date" in status.message
+    assert requests_mock.call_count == 0
+
+
+def test_the_api_key_never_appears_in_any_output(requests_mock, tmp_path):
+    requests_mock.get(f"{API}/accounts/configuration", status_code=401, json={"code": 401, "message": f"token {API_KEY} is invalid"})
+    requests_mock.get(f"{API}/agents", status_code=500, json={"message": f"echo {API_KEY}"})
+    outputs = [run_check({**CONFIG, "api_key": f"Bearer {API_KEY}"}, tmp_path), run_read(["account", "agents"], config={**CONFIG, "api_key": f"Bearer {API_KEY}"})]
+    for output in outputs:
+        assert API_KEY not in full_output(output)
