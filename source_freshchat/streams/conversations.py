@@ -26,6 +26,10 @@ class Conversations(CursorStateMixin, FreshchatStream):
         self._parents = parents
         super().__init__(settings)
 
+    def fetch(self, conversation_id: str) -> List[Mapping[str, Any]]:
+        details = super().read_records(SyncMode.full_refresh, stream_slice={"conversation_id": conversation_id})
+        return [{"conversation_id": conversation_id, **detail} for detail in details]
+
     def read_records(
         self,
         sync_mode: SyncMode,
@@ -35,10 +39,9 @@ class Conversations(CursorStateMixin, FreshchatStream):
     ) -> Iterable[StreamData]:
         self.state_cursor.begin(sync_mode)
         updates: Dict[str, Optional[str]] = {}
-        for conversation_id in self._parents.conversation_ids():
-            for conversation in super().read_records(sync_mode, stream_slice={"conversation_id": conversation_id}):
-                updates[conversation_id] = conversation.get("updated_time")
-                if self.state_cursor.accepts(conversation):
-                    yield conversation
+        for conversation in self._parents.for_each_conversation(self.fetch):
+            updates[conversation["conversation_id"]] = conversation.get("updated_time")
+            if self.state_cursor.accepts(conversation):
+                yield conversation
         self._parents.remember_conversation_updates(updates)
         self.state_cursor.finish()

@@ -40,10 +40,14 @@ class Messages(CursorStateMixin, FreshchatStream):
     def next_href(self, body: Any) -> Optional[str]:
         return (body.get("link") or {}).get("href")
 
-    def parse_response(self, response: requests.Response, *, stream_state=None, stream_slice=None, next_page_token=None) -> Iterable[Mapping[str, Any]]:
-        conversation_id = (stream_slice or {}).get("conversation_id")
-        for message in super().parse_response(response, stream_state=stream_state, stream_slice=stream_slice):
-            yield message if message.get("conversation_id") else {**message, "conversation_id": conversation_id}
+    def fetch(self, conversation_id: str) -> List[Mapping[str, Any]]:
+        """One conversation's messages, newest first, down to the cursor: one page when nothing is new."""
+        messages = []
+        for message in super().read_records(SyncMode.full_refresh, stream_slice={"conversation_id": conversation_id}):
+            if self.state_cursor.is_before_lower_bound(message):
+                break  # newest first: the rest of this conversation is older still
+            messages.append({"conversation_id": conversation_id, **message})
+        return messages
 
     def read_records(
         self,
@@ -53,10 +57,7 @@ class Messages(CursorStateMixin, FreshchatStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[StreamData]:
         self.state_cursor.begin(sync_mode)
-        for conversation_id, _updated_time in self._parents.conversation_refs():
-            for message in super().read_records(sync_mode, stream_slice={"conversation_id": conversation_id}):
-                if self.state_cursor.is_before_lower_bound(message):
-                    break  # newest first: the rest of this conversation is older still
-                self.state_cursor.accepts(message)
-                yield message
+        for message in self._parents.for_each_conversation(self.fetch):
+            self.state_cursor.accepts(message)
+            yield message
         self.state_cursor.finish()
