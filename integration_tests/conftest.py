@@ -1,0 +1,113 @@
+"""Shared tools of the end-to-end tests: the emulator, the installed connector as a subprocess, the truth."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import pytest
+
+from source_freshchat.streams.outbound_messages import with_created_time
+
+from .emulator import FreshchatEmulator
+
+CONNECTOR = Path(sys.executable).parent / "source-freshchat"
+STREAMS = ["account", "users", "conversations", "messages", "conversation_properties", "agents", "groups", "channels", "roles", "outbound_messages"]
+PRIMARY_KEYS = {"account": "account_id", "conversations": "conversation_id", "outbound_messages": "message_id"}
+CURSORS = {"users": "updated_time", "conversations": "updated_time", "messages": "created_time"}
+
+
+def primary_key(stream: str) -> str:
+    return PRIMARY_KEYS.get(stream, "id")
+
+
+@dataclass
+class ConnectorRun:
+    returncode: int
+    messages: List[Mapping[str, Any]]
+    stdout: str
+    stderr: str
+
+    def of_type(self, kind: str) -> List[Mapping[str, Any]]:
+        return [message for message in self.messages if message["type"] == kind]
+
+    def records(self, stream: str) -> List[Mapping[str, Any]]:
+        return [m["record"]["data"] for m in self.of_type("RECORD") if m["record"]["stream"] == stream]
+
+    def states(self) -> List[Mapping[str, Any]]:
+        return [m["state"] for m in self.of_type("STATE")]
+
+    def final_state(self) -> List[Mapping[str, Any]]:
+        """The last state of each stream, as Airbyte would pass it to the next sync."""
+        latest: Dict[str, Mapping[str, Any]] = {}
+        for state in self.states():
+            latest[state["stream"]["stream_descriptor"]["name"]] = {"type": "STREAM", "stream": state["stream"]}
+        return list(latest.values())
+
+    def errors(self) -> List[str]:
+        return [m["trace"]["error"]["message"] for m in self.of_type("TRACE") if m["trace"]["type"] == "ERROR"]
+
+    def logs(self, *levels: str) -> List[str]:
+        return [m["log"]["message"] for m in self.of_type("LOG") if not levels or m["log"]["level"] in levels]
+
+
+def run_connector(tmp_path: Path, command: str, config: Optional[Mapping[str, Any]] = None, catalog: Optional[Mapping[str, Any]] = None,
+                  state: Optional[List[Mapping[str, Any]]] = None, executable: Path = CONNECTOR) -> ConnectorRun:
+    """Runs the installed entry point as Airbyte does: a process, files in, JSON lines out."""
+    args = [str(executable), command]
+    for flag, value in (("--config", config), ("--catalog", catalog), ("--state", state)):
+        if value is not None:
+            path = tmp_path / f"{flag.strip('-')}.json"
+            path.write_text(json.dumps(value))
+            args += [flag, str(path)]
+    completed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    messages = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return ConnectorRun(completed.returncode, messages, completed.stdout, completed.stderr)
+
+
+def configured_catalog(tmp_path: Path, config: Mapping[str, Any], streams: Iterable[str] = STREAMS, incremental: bool = False) -> Mapping[str, Any]:
+    discovered = run_connector(tmp_path, "discover", config).of_type("CATALOG")[0]["catalog"]["streams"]
+    wanted = set(streams)
+    return {
+        "streams": [
+            {
+                "stream": stream,
+                "sync_mode": "incremental" if incremental and "incremental" in stream["supported_sync_modes"] else "full_refresh",
+                "destination_sync_mode": "append",
+                **({"cursor_field": stream["default_cursor_field"]} if incremental and stream.get("default_cursor_field") else {}),
+            }
+            for stream in discovered
+            if stream["name"] in wanted
+        ]
+    }
+
+
+def reachable_records(emulator: FreshchatEmulator, stream: str) -> List[Mapping[str, Any]]:
+    """What a complete sync must return now: the API's records, reached the way the API allows, plus derived fields.
+
+    The CDK's message serializer leaves out top-level fields whose value is null, so the truth does too.
+    """
+    return [{key: value for key, value in record.items() if value is not None} for record in _api_records(emulator, stream)]
+
+
+def _api_records(emulator: FreshchatEmulator, stream: str) -> List[Mapping[str, Any]]:
+    data = emulator.data
+    if stream in ("conversations", "messages"):
+        listed = {conversation_id for ids in data.user_conversations.values() for conversation_id in ids}
+        key = "conversation_id"
+        return [record for record in data.records(stream) if record[key] in listed and record[key] in data.conversations]
+    if stream == "outbound_messages":
+        return [with_created_time(record) for record in data.records(stream)]
+    return data.records(stream)
+
+
+def by_key(records: Iterable[Mapping[str, Any]], stream: str) -> Dict[Any, Mapping[str, Any]]:
+    return {record[primary_key(stream)]: record for record in records}
+
+
+@pytest.fixture
+def emulator():
+    with FreshchatEmulator(seed=11, users=30, conversations_per_user=2, messages_per_conversation=6) as running:
+        yield running

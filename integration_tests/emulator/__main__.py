@@ -1,0 +1,55 @@
+"""Runs the emulator from the command line until Ctrl-C or SIGTERM.
+
+    python -m integration_tests.emulator --port 8765 --users 100 --seed 7 --api-key demo-key
+"""
+
+import argparse
+import json
+import signal
+import threading
+
+from .server import Behaviour, FreshchatEmulator
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m integration_tests.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--conversations-per-user", type=int, default=2)
+    parser.add_argument("--messages-per-conversation", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--api-key", default="demo-key")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per window; unlimited if omitted")
+    parser.add_argument("--rate-limit-window-seconds", type=float, default=60.0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = _parse_args(argv)
+    behaviour = Behaviour(
+        latency_ms=args.latency_ms,
+        rate_limit=args.rate_limit,
+        rate_limit_window_seconds=args.rate_limit_window_seconds,
+    )
+    emulator = FreshchatEmulator(
+        seed=args.seed,
+        users=args.users,
+        conversations_per_user=args.conversations_per_user,
+        messages_per_conversation=args.messages_per_conversation,
+        api_key=args.api_key,
+        behaviour=behaviour,
+        host=args.host,
+        port=args.port,
+    )
+    stopping = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stopping.set())
+    with emulator:
+        print(f"Freshchat emulator at {emulator.url} config: {json.dumps(emulator.config())}", flush=True)
+        stopping.wait()
+
+
+if __name__ == "__main__":
+    main()
