@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup demo test benchmark
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed
