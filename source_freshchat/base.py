@@ -18,6 +18,8 @@ from .errors import MAX_RETRIES, FreshchatErrorHandler, json_body, request_path,
 from .rate_limit import FreshchatBackoffStrategy
 
 PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
 
 
 class FreshchatStream(HttpStream, ABC):
@@ -55,6 +57,9 @@ class FreshchatStream(HttpStream, ABC):
 
     def request_headers(self, stream_state, stream_slice=None, next_page_token=None) -> Mapping[str, Any]:
         return {"Accept": "application/json"}
+
+    def request_kwargs(self, stream_state, stream_slice=None, next_page_token=None) -> Mapping[str, Any]:
+        return {"timeout": (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)}
 
     def request_params(self, stream_state, stream_slice=None, next_page_token=None) -> MutableMapping[str, Any]:
         params = self.first_page_params(stream_state or {}, stream_slice or {})

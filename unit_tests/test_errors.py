@@ -146,3 +146,10 @@ def test_the_api_key_never_appears_in_any_output(requests_mock, tmp_path):
     outputs = [run_check({**CONFIG, "api_key": f"Bearer {API_KEY}"}, tmp_path), run_read(["account", "agents"], config={**CONFIG, "api_key": f"Bearer {API_KEY}"})]
     for output in outputs:
         assert API_KEY not in full_output(output)
+
+
+def test_every_request_has_a_timeout_and_a_hung_one_is_retried(requests_mock):
+    requests_mock.get(f"{API}/roles", [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": envelope("roles", [{"id": "r1"}])}])
+    output = run_read(["roles"])
+    assert [r["id"] for r in records_of(output, "roles")] == ["r1"]
+    assert all(request.timeout == (10, 60) for request in requests_mock.request_history)
