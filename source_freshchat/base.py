@@ -78,7 +78,11 @@ class FreshchatStream(HttpStream, ABC):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[StreamData]:
         # Always page to the end; the CDK default reads one page per call for streams without a cursor.
-        yield from self._read_pages(
+        yield from self.records_of(stream_slice, stream_state)
+
+    def records_of(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
+        """Every record of one request, following its pages to the end, lazily: stop iterating and no further page is fetched."""
+        return self._read_pages(
             lambda request, response, state, _slice: self.parse_response(response, stream_state=state, stream_slice=_slice),
             stream_slice,
             stream_state,

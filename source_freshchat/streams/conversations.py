@@ -1,15 +1,11 @@
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Iterable, List, Optional, Tuple
 
-from airbyte_cdk.models import SyncMode
-from airbyte_cdk.sources.streams.core import StreamData
-
-from ..base import FreshchatStream
 from ..config import FreshchatSettings
-from ..state import Cursor, CursorStateMixin
-from .parents import ParentWalk
+from .fanout import FanOutStream
+from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
 
-class Conversations(CursorStateMixin, FreshchatStream):
+class Conversations(FanOutStream):
     """GET /v2/conversations/{id} for every id under GET /v2/users/{id}/conversations, incremental on `updated_time`.
 
     `updated_time` exists only on the detail object, so every conversation is fetched and the
@@ -22,26 +18,20 @@ class Conversations(CursorStateMixin, FreshchatStream):
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
     def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
-        self.state_cursor = Cursor(self.cursor_field, settings.start_date)
-        self._parents = parents
-        super().__init__(settings)
+        super().__init__(settings, parents)
+        self._walked: List[Tuple[Optional[str], List[ConversationRef]]] = []
 
-    def fetch(self, conversation_id: str) -> List[Mapping[str, Any]]:
-        details = super().read_records(SyncMode.full_refresh, stream_slice={"conversation_id": conversation_id})
+    def fetch(self, conversation: ConversationRef) -> List[Record]:
+        conversation_id, _ = conversation
+        details = self.records_of({"conversation_id": conversation_id})
         return [{"conversation_id": conversation_id, **detail} for detail in details]
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[StreamData]:
-        self.state_cursor.begin(sync_mode)
-        updates: Dict[str, Optional[str]] = {}
-        for conversation in self._parents.for_each_conversation(self.fetch):
-            updates[conversation["conversation_id"]] = conversation.get("updated_time")
-            if self.state_cursor.accepts(conversation):
-                yield conversation
-        self._parents.remember_conversation_updates(updates)
-        self.state_cursor.finish()
+    def emit(self, batch: UserBatch) -> Iterable[Record]:
+        self._walked.append((batch.user_created, [(record["conversation_id"], record.get("updated_time")) for record in batch.records]))
+        return [record for record in batch.records if self.state_cursor.accepts(record)]
+
+    def walk_finished(self, complete: bool) -> None:
+        super().walk_finished(complete)
+        if complete:  # messages, later in this sync, replays these instead of walking users again
+            self._parents.remember_conversations(self._walked)
+        self._walked = []

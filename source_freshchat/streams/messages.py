@@ -1,32 +1,70 @@
+import threading
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.sources.streams.core import StreamData
 
-from ..base import PAGE_SIZE, FreshchatStream
+from ..base import PAGE_SIZE
 from ..config import FreshchatSettings
 from ..errors import request_path, unexpected_shape
-from ..state import Cursor, CursorStateMixin
-from .parents import ParentWalk
+from ..state import moment_of
+from .fanout import FanOutStream
+from .parents import ConversationRef, ParentWalk, Record, UserBatch
+
+# Messages state remembers whether this account's conversations move their updated_time when a
+# message arrives; only then may an incremental sync skip conversations whose updated_time is old.
+EVIDENCE_KEY = "updated_time_covers_messages"
 
 
-class Messages(CursorStateMixin, FreshchatStream):
+class Messages(FanOutStream):
     """GET /v2/conversations/{id}/messages for every conversation, incremental on `created_time`.
 
     Freshchat serves messages newest first, 50 at most per page, with `link.href` to the next
     (older) page and no pagination block; `from_time` is an upper bound, not "since". So an
-    incremental read pages from the newest and stops at the first message older than the cursor.
+    incremental read pages from the newest and stops at the first message older than the cursor:
+    a conversation with nothing new costs one request.
+
+    When the same sync has read the conversations, each one's updated_time is known. Whether a new
+    message moves it is not documented, so it is checked on every conversation read (its newest
+    message must not be later than its updated_time); once a sync has seen it hold with no
+    exception, later incremental syncs skip, without a request, conversations not updated since
+    the cursor. A single exception turns skipping off for good and keeps the cursor where it was.
     """
 
     cursor_field = "created_time"
+    state_keys = (EVIDENCE_KEY,)
     endpoint = "conversations/{conversation_id}/messages"
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
     def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
-        self.state_cursor = Cursor(self.cursor_field, settings.start_date)
-        self._parents = parents
-        super().__init__(settings)
+        super().__init__(settings, parents)
+        self._evidence: Optional[bool] = None  # from the last sync: True, False (for good) or unknown
+        self._verified = 0
+        self._contradicted = False
+        self._skipped = 0
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        state = self.state_cursor.state
+        evidence = self._evidence_after_this_sync()
+        return {**state, EVIDENCE_KEY: evidence} if evidence is not None else state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self.state_cursor.state = value
+        evidence = (value or {}).get(EVIDENCE_KEY)
+        self._evidence = evidence if isinstance(evidence, bool) else None
+
+    def _evidence_after_this_sync(self) -> Optional[bool]:
+        if self._evidence is False or self._contradicted:
+            return False
+        return True if self._verified else self._evidence
+
+    def stream_slices(self, *, sync_mode: SyncMode, cursor_field=None, stream_state=None):
+        self._verified, self._contradicted, self._skipped = 0, False, 0
+        self._may_skip = sync_mode == SyncMode.incremental and self._evidence is True
+        yield from super().stream_slices(sync_mode=sync_mode, cursor_field=cursor_field, stream_state=stream_state)
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {"page": 1, "items_per_page": PAGE_SIZE}
@@ -40,24 +78,45 @@ class Messages(CursorStateMixin, FreshchatStream):
     def next_href(self, body: Any) -> Optional[str]:
         return (body.get("link") or {}).get("href")
 
-    def fetch(self, conversation_id: str) -> List[Mapping[str, Any]]:
-        """One conversation's messages, newest first, down to the cursor: one page when nothing is new."""
+    def fetch(self, conversation: ConversationRef) -> List[Record]:
+        conversation_id, updated_time = conversation
+        updated = moment_of(updated_time)
+        lower_bound = self.state_cursor.lower_bound
+        if self._may_skip and updated and lower_bound and updated < lower_bound:
+            with self._lock:
+                self._skipped += 1
+            return []
         messages = []
-        for message in super().read_records(SyncMode.full_refresh, stream_slice={"conversation_id": conversation_id}):
+        for message in self.records_of({"conversation_id": conversation_id}):
             if self.state_cursor.is_before_lower_bound(message):
-                break  # newest first: the rest of this conversation is older still
+                break  # newest first: the rest of this conversation is older still, and its next page is never fetched
             messages.append({"conversation_id": conversation_id, **message})
+        if updated and messages:
+            self._check_evidence(updated, messages[0])
         return messages
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[StreamData]:
-        self.state_cursor.begin(sync_mode)
-        for message in self._parents.for_each_conversation(self.fetch):
+    def _check_evidence(self, updated, newest: Record) -> None:
+        created = self.state_cursor.value_of(newest)
+        if created is None or created >= self.state_cursor.sync_started:
+            return  # a message that arrived during the sync may be newer than the updated_time read earlier
+        with self._lock:
+            self._verified += 1
+            if created > updated:
+                self._contradicted = True
+
+    def emit(self, batch: UserBatch) -> Iterable[Record]:
+        for message in batch.records:
             self.state_cursor.accepts(message)
-            yield message
-        self.state_cursor.finish()
+        return batch.records
+
+    def walk_finished(self, complete: bool) -> None:
+        if self._skipped:
+            self.logger.info(f"Skipped {self._skipped} conversations not updated since the cursor (no request needed)")
+        if self._contradicted:
+            self.logger.warning(
+                "A conversation's newest message is later than its updated_time: this account does not move updated_time on new "
+                "messages, so messages are no longer skipped by conversation, and the cursor stays put so the next sync re-reads them."
+            )
+            self.state_cursor.finish(advance=not self._skipped)
+        else:
+            super().walk_finished(complete)

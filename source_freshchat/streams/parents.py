@@ -13,10 +13,10 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple, TypeVar
 
 import requests
-from airbyte_cdk.models import SyncMode
 
 from ..base import FreshchatListStream, FreshchatStream
 from ..config import FreshchatSettings
@@ -31,6 +31,8 @@ logger = logging.getLogger("airbyte")
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Record = Mapping[str, Any]
+# A conversation's id and, when this sync has already fetched its details, its updated_time.
+ConversationRef = Tuple[str, Optional[str]]
 
 
 def ordered_parallel_map(work: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
@@ -56,15 +58,19 @@ def ordered_parallel_map(work: Callable[[Item], Result], items: Iterable[Item], 
 
 
 class UserList(FreshchatListStream):
-    """GET /v2/users with the filter that admits every user."""
+    """GET /v2/users with the filter that admits every user (or, when resuming, every user from `created_from` on)."""
 
     endpoint = data_key = "users"
+
+    def __init__(self, settings: FreshchatSettings, created_from: Optional[str] = None) -> None:
+        self._created_from = created_from or USERS_FILTER_FLOOR
+        super().__init__(settings)
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
 
     def user_filter(self) -> Mapping[str, str]:
-        return {"created_from": USERS_FILTER_FLOOR}
+        return {"created_from": self._created_from}
 
 
 class UserConversationIds(FreshchatStream):
@@ -80,7 +86,7 @@ class UserConversationIds(FreshchatStream):
         return conversations
 
     def ids_of(self, user_id: str) -> List[str]:
-        return [ref["id"] for ref in self.read_records(SyncMode.full_refresh, stream_slice={"user_id": user_id}) if ref.get("id")]
+        return [ref["id"] for ref in self.records_of({"user_id": user_id}) if ref.get("id")]
 
 
 class FirstClaim:
@@ -101,47 +107,69 @@ class FirstClaim:
         return len(self._seen)
 
 
+@dataclass(frozen=True)
+class UserBatch:
+    """The records fetched for one user's conversations; `user_created` marks progress through the user list."""
+
+    user_created: Optional[str]
+    records: List[Record]
+
+
 class ParentWalk:
     def __init__(self, settings: FreshchatSettings) -> None:
         self._workers = settings.num_workers
-        self._user_list = UserList(settings)
+        self._settings = settings
+        self._users: Optional[List[Tuple[str, Optional[str]]]] = None
+        self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
         self._user_conversation_ids = UserConversationIds(settings)
-        self._user_ids: Optional[List[str]] = None
-        self._conversation_updates: Optional[Dict[str, Optional[str]]] = None
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
-        """Passes a complete user listing through, keeping the ids once it has been read to the end."""
-        ids = []
+        """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
+        seen = []
         for user in users:
-            ids.append(user["id"])
+            seen.append((user["id"], user.get("created_time")))
             yield user
-        self._user_ids = ids
+        self._users = seen
 
-    def user_ids(self) -> Iterable[str]:
-        if self._user_ids is not None:
-            return self._user_ids
-        return (user["id"] for user in self.remember_users(self._user_list.read_records(SyncMode.full_refresh)))
+    def _users_in_order(self, created_from: Optional[str]) -> Iterator[Tuple[str, Optional[str]]]:
+        """(id, created_time) of every user, oldest first; from `created_from` on when resuming."""
+        if created_from is None and self._users is not None:
+            yield from self._users
+            return
+        listing = UserList(self._settings, created_from=created_from).records_of()
+        if created_from is None:
+            listing = self.remember_users(listing)
+        in_order = True
+        previous: Optional[str] = None
+        for user in listing:
+            created = user.get("created_time")
+            if in_order and not (isinstance(created, str) and (previous is None or created >= previous)):
+                in_order = False
+                logger.warning("Freshchat listed users out of created_time order: this sync can only checkpoint at the end of each stream")
+            previous = created
+            yield user["id"], created if in_order else None
 
-    def for_each_conversation(self, fetch: Callable[[str], List[Record]]) -> Iterator[Record]:
-        """Yields the records `fetch(conversation_id)` returns, for every conversation once, `num_workers` at a time."""
-        if self._conversation_updates is not None:
-            for records in ordered_parallel_map(fetch, list(self._conversation_updates), self._workers):
-                yield from records
+    def conversation_batches(self, fetch: Callable[[ConversationRef], List[Record]], resume_after: Optional[str] = None) -> Iterator[UserBatch]:
+        """For each user in order, the records `fetch(conversation ref)` returns for its conversations; every conversation once."""
+        if resume_after is None and self._conversations is not None:
+            def fetch_known(entry: Tuple[Optional[str], List[ConversationRef]]) -> UserBatch:
+                user_created, conversations = entry
+                return UserBatch(user_created, [record for ref in conversations for record in fetch(ref)])
+
+            yield from ordered_parallel_map(fetch_known, self._conversations, self._workers)
             return
         first_claim = FirstClaim()
 
-        def fetch_for_user(user_id: str) -> List[Record]:
-            return [record for conversation_id in self._user_conversation_ids.ids_of(user_id) if first_claim(conversation_id) for record in fetch(conversation_id)]
+        def fetch_for_user(user: Tuple[str, Optional[str]]) -> UserBatch:
+            user_id, user_created = user
+            claimed = [conversation_id for conversation_id in self._user_conversation_ids.ids_of(user_id) if first_claim(conversation_id)]
+            return UserBatch(user_created, [record for conversation_id in claimed for record in fetch((conversation_id, None))])
 
-        for walked, records in enumerate(ordered_parallel_map(fetch_for_user, self.user_ids(), self._workers), start=1):
-            yield from records
+        for walked, batch in enumerate(ordered_parallel_map(fetch_for_user, self._users_in_order(resume_after), self._workers), start=1):
+            yield batch
             if walked % PROGRESS_EVERY == 0:
                 logger.info(f"Walked the conversations of {walked} users; {len(first_claim)} conversations so far")
 
-    def remember_conversation_updates(self, updates: Dict[str, Optional[str]]) -> None:
-        """Called by the conversations stream after a complete walk: id -> updated_time of every conversation it fetched."""
-        self._conversation_updates = updates
-
-    def known_updated_time(self, conversation_id: str) -> Optional[str]:
-        """The conversation's updated_time if this sync has fetched it already."""
-        return (self._conversation_updates or {}).get(conversation_id)
+    def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
+        """Called by the conversations stream after a complete walk: per user in order, (id, updated_time) of its conversations."""
+        self._conversations = conversations

@@ -35,7 +35,7 @@ class Users(CursorStateMixin, UserList):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[StreamData]:
         self.state_cursor.begin(sync_mode)
-        users = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        users = self.records_of(stream_slice, stream_state)
         if self.state_cursor.lower_bound is None:
             users = self._parents.remember_users(users)  # a complete listing: conversations reuse it instead of listing again
         for user in users:

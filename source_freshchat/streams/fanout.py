@@ -1,0 +1,70 @@
+"""The base of the streams reached through users -> conversations: conversations and messages."""
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple
+
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.streams.core import StreamData
+
+from ..base import FreshchatStream
+from ..config import FreshchatSettings
+from ..state import Cursor, CursorStateMixin
+from .parents import ConversationRef, ParentWalk, Record, UserBatch
+
+# The CDK checkpoints after each slice; a slice is this many users' worth of records.
+USERS_PER_CHECKPOINT = 200
+
+
+class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
+    """Reads `fetch(conversation_id)` for every conversation, user by user, and checkpoints where to resume.
+
+    The walk runs as one pipeline across slices: a slice only tells the CDK when to checkpoint, so
+    the concurrent requests never drain at a slice boundary.
+    """
+
+    # Keys a stream keeps in its state beside the cursor.
+    state_keys: Tuple[str, ...] = ()
+
+    def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
+        self.state_cursor = Cursor(self.cursor_field, settings.start_date, self.state_keys)
+        self._parents = parents
+        self._batches: Optional[Iterator[UserBatch]] = None
+        super().__init__(settings)
+
+    @abstractmethod
+    def fetch(self, conversation: ConversationRef) -> List[Record]:
+        """This stream's records of one conversation; runs on a worker thread, so it must not change the cursor."""
+
+    @abstractmethod
+    def emit(self, batch: UserBatch) -> Iterable[Record]:
+        """The records of one user's batch that this sync emits; runs on the reading thread."""
+
+    def walk_finished(self, complete: bool) -> None:
+        """Called once the walk is over; `complete` when it covered every user (not resumed halfway)."""
+        self.state_cursor.finish()
+
+    def stream_slices(self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Optional[Mapping[str, Any]]]:
+        self.state_cursor.begin(sync_mode)
+        resume_after = self.state_cursor.resume_after
+        self._batches = self._parents.conversation_batches(self.fetch, resume_after)
+        self._complete_walk = resume_after is None
+        while self._batches is not None:
+            yield {}
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[StreamData]:
+        if self._batches is None:  # the CDK looks one slice ahead, so it may ask once after the end
+            return
+        for _ in range(USERS_PER_CHECKPOINT):
+            batch = next(self._batches, None)
+            if batch is None:
+                self._batches = None
+                self.walk_finished(self._complete_walk)
+                return
+            yield from self.emit(batch)
+            self.state_cursor.users_done_through(batch.user_created)
