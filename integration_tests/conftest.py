@@ -14,7 +14,18 @@ from source_freshchat.streams.outbound_messages import with_created_time
 from .emulator import FreshchatEmulator
 
 CONNECTOR = Path(sys.executable).parent / "source-freshchat"
-STREAMS = ["account", "users", "conversations", "messages", "conversation_properties", "agents", "groups", "channels", "roles", "outbound_messages"]
+STREAMS = [
+    "account",
+    "users",
+    "conversations",
+    "messages",
+    "conversation_properties",
+    "agents",
+    "groups",
+    "channels",
+    "roles",
+    "outbound_messages",
+]
 PRIMARY_KEYS = {"account": "account_id", "conversations": "conversation_id", "outbound_messages": "message_id"}
 CURSORS = {"users": "updated_time", "conversations": "updated_time", "messages": "created_time"}
 
@@ -53,8 +64,14 @@ class ConnectorRun:
         return [m["log"]["message"] for m in self.of_type("LOG") if not levels or m["log"]["level"] in levels]
 
 
-def run_connector(tmp_path: Path, command: str, config: Optional[Mapping[str, Any]] = None, catalog: Optional[Mapping[str, Any]] = None,
-                  state: Optional[List[Mapping[str, Any]]] = None, executable: Path = CONNECTOR) -> ConnectorRun:
+def run_connector(
+    tmp_path: Path,
+    command: str,
+    config: Optional[Mapping[str, Any]] = None,
+    catalog: Optional[Mapping[str, Any]] = None,
+    state: Optional[List[Mapping[str, Any]]] = None,
+    executable: Path = CONNECTOR,
+) -> ConnectorRun:
     """Runs the installed entry point as Airbyte does: a process, files in, JSON lines out."""
     args = [str(executable), command]
     for flag, value in (("--config", config), ("--catalog", catalog), ("--state", state)):
@@ -67,7 +84,9 @@ def run_connector(tmp_path: Path, command: str, config: Optional[Mapping[str, An
     return ConnectorRun(completed.returncode, messages, completed.stdout, completed.stderr)
 
 
-def configured_catalog(tmp_path: Path, config: Mapping[str, Any], streams: Iterable[str] = STREAMS, incremental: bool = False) -> Mapping[str, Any]:
+def configured_catalog(
+    tmp_path: Path, config: Mapping[str, Any], streams: Iterable[str] = STREAMS, incremental: bool = False
+) -> Mapping[str, Any]:
     discovered = run_connector(tmp_path, "discover", config).of_type("CATALOG")[0]["catalog"]["streams"]
     wanted = set(streams)
     return {

@@ -109,9 +109,16 @@ def test_users_without_a_filter_are_rejected(api):
     assert response.json()["code"] == 400 and response.json()["status"] == "BAD_REQUEST"
 
 
-@pytest.mark.parametrize("bad", [{"created_from": "yesterday"}, {"sort_order": "up", **ALL_USERS},
-                                 {"sort_by": "email", **ALL_USERS}, {"page": "0", **ALL_USERS},
-                                 {"items_per_page": "ten", **ALL_USERS}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"created_from": "yesterday"},
+        {"sort_order": "up", **ALL_USERS},
+        {"sort_by": "email", **ALL_USERS},
+        {"page": "0", **ALL_USERS},
+        {"items_per_page": "ten", **ALL_USERS},
+    ],
+)
 def test_users_bad_parameters_are_rejected(api, bad):
     assert api.get("/v2/users", **bad).status_code == 400
 
@@ -224,8 +231,18 @@ def test_conversation_detail_and_404(api, emu):
     conversation_id = first_conversation_id(emu)
     detail = api.json(f"/v2/conversations/{conversation_id}")
     assert detail == emu.data.conversations[conversation_id]
-    assert {"conversation_id", "conversation_internal_id", "app_id", "status", "channel_id", "properties",
-            "url", "created_time", "updated_time", "user_id"} <= detail.keys()
+    assert {
+        "conversation_id",
+        "conversation_internal_id",
+        "app_id",
+        "status",
+        "channel_id",
+        "properties",
+        "url",
+        "created_time",
+        "updated_time",
+        "user_id",
+    } <= detail.keys()
     response = api.get("/v2/conversations/no-such-id")
     assert response.status_code == 404 and response.json()["status"] == "CONVERSATION_NOT_FOUND"
 
@@ -447,10 +464,13 @@ def test_random_errors_are_reproducible_from_the_seed():
     assert set(first) > {200} and set(first) <= {200, 500, 502, 503}
 
 
-@pytest.mark.parametrize("rate_field, check", [
-    ("html_rate", lambda r: r.headers["Content-Type"].startswith("text/html")),
-    ("truncated_rate", lambda r: r.headers["Content-Type"] == "application/json" and not r.content.endswith(b"}")),
-])
+@pytest.mark.parametrize(
+    "rate_field, check",
+    [
+        ("html_rate", lambda r: r.headers["Content-Type"].startswith("text/html")),
+        ("truncated_rate", lambda r: r.headers["Content-Type"] == "application/json" and not r.content.endswith(b"}")),
+    ],
+)
 def test_random_body_faults(api, emu, rate_field, check):
     setattr(emu.behaviour, rate_field, 1.0)
     assert check(api.get("/v2/roles"))
@@ -475,10 +495,19 @@ def snapshot(emulator: FreshchatEmulator) -> list:
     client = Api(emulator)
     user_id = next(iter(emulator.data.users))
     conversation_id = emulator.data.user_conversations[user_id][0]
-    paths = ["/v2/accounts/configuration", "/v2/users?created_from=2000-01-01&items_per_page=50",
-             f"/v2/users/{user_id}/conversations", f"/v2/conversations/{conversation_id}",
-             f"/v2/conversations/{conversation_id}/messages", "/v2/conversations/fields",
-             "/v2/agents", "/v2/groups", "/v2/channels", "/v2/roles", "/v2/outbound-messages"]
+    paths = [
+        "/v2/accounts/configuration",
+        "/v2/users?created_from=2000-01-01&items_per_page=50",
+        f"/v2/users/{user_id}/conversations",
+        f"/v2/conversations/{conversation_id}",
+        f"/v2/conversations/{conversation_id}/messages",
+        "/v2/conversations/fields",
+        "/v2/agents",
+        "/v2/groups",
+        "/v2/channels",
+        "/v2/roles",
+        "/v2/outbound-messages",
+    ]
     return [client.session.get(emulator.url + path).content for path in paths]
 
 
@@ -577,8 +606,7 @@ def test_on_request_callbacks_can_mutate_data_between_pages(api, emu):
     assert first["pagination"]["total_pages"] == 2 and second["pagination"]["total_pages"] == 3
     third = api.follow(second, ("links", "next_page", "href"))  # the newest user sorts last
     assert [user["id"] for user in third["users"]] == [added[0]["id"]]
-    assert seen == [("GET /v2/users", "/v2/users", None), ("GET /v2/users", "/v2/users", "2"),
-                    ("GET /v2/users", "/v2/users", "3")]
+    assert seen == [("GET /v2/users", "/v2/users", None), ("GET /v2/users", "/v2/users", "2"), ("GET /v2/users", "/v2/users", "3")]
     emu.clear_callbacks()
     api.get("/v2/roles")
     assert len(seen) == 3
@@ -603,13 +631,14 @@ def test_responses_keep_the_connection_alive_until_stop():
 def test_cli_prints_a_ready_config_and_serves():
     process = subprocess.Popen(
         [sys.executable, "-m", "integration_tests.emulator", "--port", "0", "--users", "3", "--api-key", "cli-key"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()
-        config = json.loads(line[line.index("{"):])
-        response = requests.get(config["domain"] + "/v2/accounts/configuration",
-                                headers={"Authorization": "Bearer cli-key"}, timeout=5)
+        config = json.loads(line[line.index("{") :])
+        response = requests.get(config["domain"] + "/v2/accounts/configuration", headers={"Authorization": "Bearer cli-key"}, timeout=5)
         assert config["api_key"] == "cli-key" and response.status_code == 200
     finally:
         process.terminate()

@@ -4,6 +4,7 @@ import jsonschema
 import pytest
 
 from .conftest import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
+from .emulator import Behaviour, FreshchatEmulator
 
 
 def test_spec_describes_the_config(tmp_path):
@@ -119,10 +120,29 @@ def test_incremental_read_after_changes_returns_exactly_what_changed(emulator, t
     assert second.returncode == 0 and not second.errors()
     for stream, cursor_field in CURSORS.items():
         since = cursors[stream][cursor_field]
-        truth = {key: record for key, record in by_key(reachable_records(emulator, stream), stream).items() if record[cursor_field] >= since}
+        truth = {
+            key: record for key, record in by_key(reachable_records(emulator, stream), stream).items() if record[cursor_field] >= since
+        }
         assert by_key(second.records(stream), stream) == truth, stream
     assert {updated_user["id"], new_user["id"]} <= set(by_key(second.records("users"), "users"))
-    assert {talkative, reassigned["conversation_id"], new_conversation["conversation_id"]} <= set(by_key(second.records("conversations"), "conversations"))
+    assert {talkative, reassigned["conversation_id"], new_conversation["conversation_id"]} <= set(
+        by_key(second.records("conversations"), "conversations")
+    )
     assert {new_message["id"], first_words["id"]} <= set(by_key(second.records("messages"), "messages"))
     # Messages: one page per conversation at most, since each holds fewer than 50 new messages.
     assert emulator.request_counts["GET /v2/conversations/{id}/messages"] <= len(data.conversations)
+
+
+def test_a_tight_rate_limit_is_paced_instead_of_answered_with_429s(tmp_path):
+    limited = Behaviour(rate_limit=40, rate_limit_window_seconds=2)
+    with FreshchatEmulator(seed=13, users=40, conversations_per_user=1, messages_per_conversation=3, behaviour=limited) as emulator:
+        config = emulator.config()
+        catalog = configured_catalog(tmp_path, config)
+        emulator.reset_counters()
+        run = run_connector(tmp_path, "read", config, catalog)
+        assert run.returncode == 0 and not run.errors()
+        assert sum(emulator.request_counts.values()) > 3 * 40  # the limit really was binding, several windows over
+        assert emulator.status_counts[429] <= 2
+        assert any("Paced by Freshchat's rate limit" in line for line in run.logs())
+        for stream in STREAMS:
+            assert by_key(run.records(stream), stream) == by_key(reachable_records(emulator, stream), stream)

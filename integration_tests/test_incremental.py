@@ -46,15 +46,20 @@ def test_changes_made_while_a_sync_pages_are_picked_up_by_the_next_sync(emulator
     assert by_key(second.records("conversations"), "conversations")[changed["conversation"]]["status"] == "reopened"
     assert changed["message"] in by_key(second.records("messages"), "messages")
     for stream in CURSORS:  # and together the two syncs hold the current truth
-        assert union_by_key(stream, first, second) | by_key(reachable_records(emulator, stream), stream) == union_by_key(stream, first, second)
+        assert union_by_key(stream, first, second) | by_key(reachable_records(emulator, stream), stream) == union_by_key(
+            stream, first, second
+        )
 
 
 def read_until_checkpoint(tmp_path, config, catalog, stream):
     """Runs a sync and kills it right after `stream` emits its first mid-stream checkpoint."""
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    process = subprocess.Popen([str(CONNECTOR), "read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(CONNECTOR), "read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     records, states = {}, {}
     for line in process.stdout:
         message = json.loads(line)
@@ -110,7 +115,10 @@ def test_switching_a_stream_from_full_refresh_to_incremental_and_back(emulator, 
     first = run_connector(tmp_path, "read", config, full)
     then_incremental = run_connector(tmp_path, "read", config, incremental, first.final_state())
     for stream, cursor_field in CURSORS.items():
-        since = first.final_state() and {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in first.final_state()}[stream][cursor_field]
+        since = (
+            first.final_state()
+            and {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in first.final_state()}[stream][cursor_field]
+        )
         assert all(record[cursor_field] >= since for record in then_incremental.records(stream))
     back_to_full = run_connector(tmp_path, "read", config, full, then_incremental.final_state())
     for stream in CURSORS:

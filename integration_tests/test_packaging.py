@@ -36,7 +36,7 @@ def entrypoint() -> str:
 def pip_install_arguments() -> list:
     [install] = [command for command in instructions("RUN") if "pip install" in command]
     words = shlex.split(install.split("&&")[0])
-    return words[words.index("install") + 1:]
+    return words[words.index("install") + 1 :]
 
 
 def test_airbyte_entrypoint_is_the_entrypoint_command():
@@ -48,7 +48,7 @@ def test_airbyte_entrypoint_is_the_entrypoint_command():
 def test_image_runs_as_a_non_root_user_with_a_writable_home():
     [user] = instructions("USER")
     assert user not in ("root", "0")
-    assert f"--create-home" in " ".join(instructions("RUN")) and instructions("WORKDIR")[-1] == f"/home/{user}"
+    assert "--create-home" in " ".join(instructions("RUN")) and instructions("WORKDIR")[-1] == f"/home/{user}"
 
 
 @pytest.fixture(scope="module")

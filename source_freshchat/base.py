@@ -7,14 +7,24 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams.call_rate import APIBudget
-from airbyte_cdk.sources.streams.http import HttpStream
-from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
-from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import (
+    BackoffStrategy,
+    ErrorHandler,
+)
+from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import FreshchatSettings
-from .errors import MAX_RETRIES, FreshchatErrorHandler, json_body, request_path, unexpected_shape
+from .errors import (
+    MAX_RETRIES,
+    FreshchatErrorHandler,
+    error_status,
+    json_body,
+    request_path,
+    unexpected_shape,
+)
 from .rate_limit import FreshchatBackoffStrategy
 
 PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
@@ -80,7 +90,9 @@ class FreshchatStream(HttpStream, ABC):
         # Always page to the end; the CDK default reads one page per call for streams without a cursor.
         yield from self.records_of(stream_slice, stream_state)
 
-    def records_of(self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
+    def records_of(
+        self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None
+    ) -> Iterable[Mapping[str, Any]]:
         """Every record of one request, following its pages to the end, lazily: stop iterating and no further page is fetched."""
         return self._read_pages(
             lambda request, response, state, _slice: self.parse_response(response, stream_state=state, stream_slice=_slice),
@@ -88,9 +100,13 @@ class FreshchatStream(HttpStream, ABC):
             stream_state,
         )
 
-    def parse_response(self, response: requests.Response, *, stream_state=None, stream_slice=None, next_page_token=None) -> Iterable[Mapping[str, Any]]:
-        if not response.ok:
-            self.logger.warning(f"Skipped {request_path(response)}: HTTP {response.status_code}, {self.tolerated_statuses.get(response.status_code, 'past the last page')}")
+    def parse_response(
+        self, response: requests.Response, *, stream_state=None, stream_slice=None, next_page_token=None
+    ) -> Iterable[Mapping[str, Any]]:
+        if not response.ok:  # a status the error handler let through: the end of paging, or a tolerated one
+            if error_status(response) != "WRONG_PAGE":
+                reason = self.tolerated_statuses.get(response.status_code)
+                self.logger.warning(f"Skipped {request_path(response)}: HTTP {response.status_code}, {reason}")
             return []
         return self.records_from(json_body(response), response)
 
@@ -117,7 +133,8 @@ class FreshchatStream(HttpStream, ABC):
         if link.scheme or link.netloc:
             if f"{link.scheme}://{link.netloc}".lower() != self.settings.origin.lower():
                 raise AirbyteTracedException(
-                    message=f"Freshchat's response to {request_path(response)} links its next page to another host; refusing to send the API key there.",
+                    message=f"Freshchat's response to {request_path(response)} links its next page to another host; "
+                    "refusing to send the API key there.",
                     failure_type=FailureType.system_error,
                 )
         query = dict(parse_qsl(link.query))

@@ -37,6 +37,7 @@ class FreshchatSettings:
     api_key: str
     start_date: Optional[datetime]
     num_workers: int = DEFAULT_NUM_WORKERS
+    requests_per_minute: Optional[int] = None
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -52,6 +53,7 @@ def parse_settings(config: Mapping[str, Any]) -> FreshchatSettings:
         api_key=api_key,
         start_date=parse_start_date(config.get("start_date")),
         num_workers=parse_num_workers(config.get("num_workers", DEFAULT_NUM_WORKERS)),
+        requests_per_minute=parse_requests_per_minute(config.get("requests_per_minute")),
     )
 
 
@@ -126,7 +128,9 @@ def parse_start_date(value: Any) -> Optional[datetime]:
     try:
         start = parse_timestamp(value.strip())
     except ValueError:
-        raise config_error(f"`start_date` {value!r} is not an ISO-8601 date or datetime such as 2024-01-31 or 2024-01-31T00:00:00Z.") from None
+        raise config_error(
+            f"`start_date` {value!r} is not an ISO-8601 date or datetime such as 2024-01-31 or 2024-01-31T00:00:00Z."
+        ) from None
     if start > datetime.now(timezone.utc):
         raise config_error(f"`start_date` {value!r} is in the future, so no data could ever be synced: use a past date or leave it empty.")
     return start
@@ -135,6 +139,14 @@ def parse_start_date(value: Any) -> Optional[datetime]:
 def parse_num_workers(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NUM_WORKERS:
         raise config_error(f"`num_workers` must be a whole number from 1 to {MAX_NUM_WORKERS}, got {value!r}.")
+    return value
+
+
+def parse_requests_per_minute(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise config_error(f"`requests_per_minute` must be a whole number of at least 1, or empty for no cap of our own, got {value!r}.")
     return value
 
 

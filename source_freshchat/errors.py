@@ -16,8 +16,13 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
-from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
-from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import (
+    DEFAULT_ERROR_MAPPING,
+)
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
+    ErrorResolution,
+    ResponseAction,
+)
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 MAX_RETRIES = 6
@@ -98,14 +103,18 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
             return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, FORBIDDEN_MESSAGE.format(detail=detail, path=path))
         resolution = self._error_mapping.get(status)
         action = resolution.response_action if resolution else (ResponseAction.RETRY if status >= 500 else ResponseAction.FAIL)
-        failure_type = FailureType.transient_error if action in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED) else FailureType.system_error
+        failure_type = (
+            FailureType.transient_error if action in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED) else FailureType.system_error
+        )
         detail = error_message(response)
         return ErrorResolution(action, failure_type, f"HTTP {status} from {path}" + (f": {detail}" if detail else ""))
 
     @staticmethod
     def _interpret_success(response: requests.Response, path: str) -> ErrorResolution:
         content_type = response.headers.get("Content-Type", "")
-        kind = "an HTML page" if "html" in content_type else ("an empty body" if not response.content else "a cut-off or malformed JSON body")
+        kind = (
+            "an HTML page" if "html" in content_type else ("an empty body" if not response.content else "a cut-off or malformed JSON body")
+        )
         if "html" not in content_type:
             try:
                 json_body(response)

@@ -1,4 +1,4 @@
-"""How long to wait before retrying: Freshchat's rate-limit headers first, exponential backoff otherwise.
+"""Freshchat's rate limit: how long to wait before a retry, and the budget that paces requests before a 429.
 
 The CDK does not read `Retry-After` by itself, and Freshchat may send it, `X-RateLimit-Reset`
 (Unix time when the window resets), both, or neither on a 429.
@@ -6,15 +6,23 @@ The CDK does not read `Retry-After` by itself, and Freshchat may send it, `X-Rat
 
 import logging
 import time
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import requests
+from airbyte_cdk.sources.streams.call_rate import (
+    FixedWindowCallRatePolicy,
+    HttpAPIBudget,
+)
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 
 MAX_WAIT_SECONDS = 600.0
 BASE_WAIT_SECONDS = 1.0
 MIN_WAIT_SECONDS = 0.1
+WINDOW = timedelta(minutes=1)
+UNCAPPED_CALLS_PER_WINDOW = 1_000_000  # no cap of our own: Freshchat's headers set the pace
+PACING_LOG_SECONDS = 1.0
 
 logger = logging.getLogger("airbyte")
 
@@ -58,3 +66,53 @@ class FreshchatBackoffStrategy(BackoffStrategy):
             )
             return wait
         return exponential
+
+
+class FreshchatAPIBudget(HttpAPIBudget):
+    """One call budget per sync, shared by every stream: Freshchat limits the account, not an endpoint.
+
+    The window is Freshchat's own: `X-RateLimit-Remaining` lowers what is left and
+    `X-RateLimit-Reset` says when it refills, so requests wait for the reset instead of running into
+    429s. `requests_per_minute` caps the rate further for accounts that share their limit with other tools.
+    """
+
+    def __init__(self, requests_per_minute: Optional[int], in_flight: int) -> None:
+        window = FixedWindowCallRatePolicy(
+            next_reset_ts=datetime.now() + WINDOW,
+            period=WINDOW,
+            call_limit=requests_per_minute or UNCAPPED_CALLS_PER_WINDOW,
+            matchers=[],
+        )
+        super().__init__(
+            ratelimit_reset_header="X-RateLimit-Reset",
+            ratelimit_remaining_header="X-RateLimit-Remaining",
+            status_codes_for_ratelimit_hit=[],  # a 429's wait comes from its own headers, in FreshchatBackoffStrategy
+            policies=[window],
+        )
+        self._in_flight = in_flight
+
+    def get_calls_left_from_response(self, response: requests.Response) -> Optional[int]:
+        try:
+            left = super().get_calls_left_from_response(response)
+        except ValueError:
+            return None
+        # Up to one request per worker may already be on its way when this count arrives.
+        return None if left is None else max(0, left - self._in_flight)
+
+    def get_reset_ts_from_response(self, response: requests.Response) -> Optional[datetime]:
+        raw = response.headers.get("X-RateLimit-Reset")
+        try:
+            value = float(raw) if raw else None
+        except ValueError:
+            return None
+        if value is None:
+            return None
+        # Freshchat sends Unix time; a small number can only mean "seconds from now".
+        return datetime.fromtimestamp(value) if value > 1e9 else datetime.now() + timedelta(seconds=value)
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        started = time.monotonic()
+        super().acquire_call(request, block=block, timeout=timeout)
+        waited = time.monotonic() - started
+        if waited >= PACING_LOG_SECONDS:
+            logger.info(f"Paced by Freshchat's rate limit: waited {waited:.1f}s for the window to refill")

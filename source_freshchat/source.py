@@ -1,12 +1,19 @@
 import logging
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog, FailureType, SyncMode
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    FailureType,
+    SyncMode,
+)
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
+from .rate_limit import FreshchatAPIBudget
 from .streams.account import Account
 from .streams.conversation_properties import ConversationProperties
 from .streams.conversations import Conversations
@@ -35,18 +42,19 @@ class SourceFreshchat(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         """The one registry of streams, in the order a sync reads them: parents before the streams that reuse them."""
         settings = parse_settings(config)
-        parents = ParentWalk(settings)
+        budget = FreshchatAPIBudget(settings.requests_per_minute, in_flight=settings.num_workers)
+        parents = ParentWalk(settings, budget)
         return [
-            Account(settings),
+            Account(settings, budget),
             Users(settings, parents),
             Conversations(settings, parents),
             Messages(settings, parents),
-            ConversationProperties(settings),
-            Agents(settings),
-            Groups(settings),
-            Channels(settings),
-            Roles(settings),
-            OutboundMessages(settings),
+            ConversationProperties(settings, budget),
+            Agents(settings, budget),
+            Groups(settings, budget),
+            Channels(settings, budget),
+            Roles(settings, budget),
+            OutboundMessages(settings, budget),
         ]
 
     def read(

@@ -88,7 +88,9 @@ class Cursor:
             logger.warning(f"Unreadable {self.field} state {str(value)[:200]!r}: this stream is read again from the start date.")
             return None
         if moment > datetime.now(timezone.utc):
-            logger.warning(f"The {self.field} state {format_timestamp(moment)} is in the future: this stream is read again from the start date.")
+            logger.warning(
+                f"The {self.field} state {format_timestamp(moment)} is in the future: this stream is read again from the start date."
+            )
             return None
         return moment
 

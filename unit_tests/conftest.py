@@ -60,4 +60,8 @@ def full_output(output: EntrypointOutput) -> str:
 
 def envelope(key: str, items: List[Mapping[str, Any]], next_href: Optional[str] = None) -> Mapping[str, Any]:
     links = {"next_page": {"href": next_href, "rel": key, "type": "GET"}} if next_href else {}
-    return {key: items, "pagination": {"total_items": len(items), "total_pages": 1, "current_page": 1, "items_per_page": 50}, "links": links}
+    return {
+        key: items,
+        "pagination": {"total_items": len(items), "total_pages": 1, "current_page": 1, "items_per_page": 50},
+        "links": links,
+    }

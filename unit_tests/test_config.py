@@ -95,7 +95,10 @@ def test_start_date_formats(value, expected):
     assert parse_start_date(value) == expected
 
 
-@pytest.mark.parametrize("value, complaint", [("31/01/2024", "ISO-8601"), ("2024-13-01", "ISO-8601"), ("yesterday", "ISO-8601"), (20240131, "string"), ("2999-01-01", "future")])
+@pytest.mark.parametrize(
+    "value, complaint",
+    [("31/01/2024", "ISO-8601"), ("2024-13-01", "ISO-8601"), ("yesterday", "ISO-8601"), (20240131, "string"), ("2999-01-01", "future")],
+)
 def test_start_date_refuses_malformed_and_future_values(value, complaint):
     with pytest.raises(AirbyteTracedException) as error:
         parse_start_date(value)

@@ -40,10 +40,17 @@ def test_a_zero_wait_still_waits_a_little():
 
 
 def test_429_with_retry_after_is_waited_out_then_retried(requests_mock, no_sleep):
-    requests_mock.get(f"{API}/roles", [
-        {"status_code": 429, "headers": {"Retry-After": "3"}, "json": {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "slow down"}},
-        {"json": envelope("roles", [{"id": "r1"}])},
-    ])
+    requests_mock.get(
+        f"{API}/roles",
+        [
+            {
+                "status_code": 429,
+                "headers": {"Retry-After": "3"},
+                "json": {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "slow down"},
+            },
+            {"json": envelope("roles", [{"id": "r1"}])},
+        ],
+    )
     output = run_read(["roles"])
     assert [r["id"] for r in records_of(output, "roles")] == ["r1"]
     assert requests_mock.call_count == 2
@@ -52,15 +59,18 @@ def test_429_with_retry_after_is_waited_out_then_retried(requests_mock, no_sleep
 
 
 def test_server_errors_and_bad_bodies_are_retried(requests_mock):
-    requests_mock.get(f"{API}/groups", [
-        {"status_code": 500, "json": {"code": 500, "status": "INTERNAL_ERROR", "message": "oops"}},
-        {"status_code": 503, "text": "Service Unavailable"},
-        {"status_code": 200, "text": HTML, "headers": {"Content-Type": "text/html"}},
-        {"status_code": 200, "text": '{"groups": [{"id": "g1"}, {"id": ', "headers": {"Content-Type": "application/json"}},
-        {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
-        {"exc": requests.exceptions.ReadTimeout("read timed out")},
-        {"json": envelope("groups", [{"id": "g1"}])},
-    ])
+    requests_mock.get(
+        f"{API}/groups",
+        [
+            {"status_code": 500, "json": {"code": 500, "status": "INTERNAL_ERROR", "message": "oops"}},
+            {"status_code": 503, "text": "Service Unavailable"},
+            {"status_code": 200, "text": HTML, "headers": {"Content-Type": "text/html"}},
+            {"status_code": 200, "text": '{"groups": [{"id": "g1"}, {"id": ', "headers": {"Content-Type": "application/json"}},
+            {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
+            {"exc": requests.exceptions.ReadTimeout("read timed out")},
+            {"json": envelope("groups", [{"id": "g1"}])},
+        ],
+    )
     output = run_read(["groups"])
     assert [r["id"] for r in records_of(output, "groups")] == ["g1"]
     assert requests_mock.call_count == 7  # six failures fit in the retry budget
@@ -116,7 +126,9 @@ def test_check_reports_a_wrong_key(requests_mock, tmp_path):
 
 
 def test_check_reports_the_wrong_datacenter(requests_mock, tmp_path):
-    requests_mock.get(f"{API}/accounts/configuration", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"})
+    requests_mock.get(
+        f"{API}/accounts/configuration", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"}
+    )
     status = check_status(run_check(CONFIG, tmp_path))
     assert status.status == Status.FAILED and "datacenter" in status.message
 
@@ -143,13 +155,18 @@ def test_check_reports_a_malformed_start_date_before_any_request(requests_mock, 
 def test_the_api_key_never_appears_in_any_output(requests_mock, tmp_path):
     requests_mock.get(f"{API}/accounts/configuration", status_code=401, json={"code": 401, "message": f"token {API_KEY} is invalid"})
     requests_mock.get(f"{API}/agents", status_code=500, json={"message": f"echo {API_KEY}"})
-    outputs = [run_check({**CONFIG, "api_key": f"Bearer {API_KEY}"}, tmp_path), run_read(["account", "agents"], config={**CONFIG, "api_key": f"Bearer {API_KEY}"})]
+    outputs = [
+        run_check({**CONFIG, "api_key": f"Bearer {API_KEY}"}, tmp_path),
+        run_read(["account", "agents"], config={**CONFIG, "api_key": f"Bearer {API_KEY}"}),
+    ]
     for output in outputs:
         assert API_KEY not in full_output(output)
 
 
 def test_every_request_has_a_timeout_and_a_hung_one_is_retried(requests_mock):
-    requests_mock.get(f"{API}/roles", [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": envelope("roles", [{"id": "r1"}])}])
+    requests_mock.get(
+        f"{API}/roles", [{"exc": requests.exceptions.ReadTimeout("read timed out")}, {"json": envelope("roles", [{"id": "r1"}])}]
+    )
     output = run_read(["roles"])
     assert [r["id"] for r in records_of(output, "roles")] == ["r1"]
     assert all(request.timeout == (10, 60) for request in requests_mock.request_history)

@@ -66,9 +66,19 @@ def test_a_failed_read_keeps_the_old_cursor():
     [
         ({"updated_time": 1735689600}, datetime(2025, 1, 1, tzinfo=timezone.utc)),
         ({"updated_time": 1735689600000}, datetime(2025, 1, 1, tzinfo=timezone.utc)),
-        ({"states": [{"partition": {"id": "a"}, "cursor": {"updated_time": "2025-02-01T00:00:00Z"}},
-                     {"partition": {"id": "b"}, "cursor": {"updated_time": "2025-01-01T00:00:00Z"}}]}, datetime(2025, 1, 1, tzinfo=timezone.utc)),
-        ({"c1": {"updated_time": "2025-03-01T00:00:00Z"}, "c2": {"updated_time": "2025-01-15T00:00:00Z"}}, datetime(2025, 1, 15, tzinfo=timezone.utc)),
+        (
+            {
+                "states": [
+                    {"partition": {"id": "a"}, "cursor": {"updated_time": "2025-02-01T00:00:00Z"}},
+                    {"partition": {"id": "b"}, "cursor": {"updated_time": "2025-01-01T00:00:00Z"}},
+                ]
+            },
+            datetime(2025, 1, 1, tzinfo=timezone.utc),
+        ),
+        (
+            {"c1": {"updated_time": "2025-03-01T00:00:00Z"}, "c2": {"updated_time": "2025-01-15T00:00:00Z"}},
+            datetime(2025, 1, 15, tzinfo=timezone.utc),
+        ),
     ],
 )
 def test_older_state_shapes_resume_from_their_earliest_cursor(older, expected):
@@ -77,7 +87,13 @@ def test_older_state_shapes_resume_from_their_earliest_cursor(older, expected):
 
 @pytest.mark.parametrize(
     "broken",
-    [{"updated_time": "yesterday"}, {"updated_time": None}, {"updated_time": ["2025"]}, {"something": "else"}, {"updated_time": "2999-01-01T00:00:00Z"}],
+    [
+        {"updated_time": "yesterday"},
+        {"updated_time": None},
+        {"updated_time": ["2025"]},
+        {"something": "else"},
+        {"updated_time": "2999-01-01T00:00:00Z"},
+    ],
 )
 def test_unreadable_or_future_state_means_a_full_re_read_with_a_warning(broken, caplog):
     cursor = cursor_with(broken, start_date=START)
@@ -110,7 +126,9 @@ def test_unknown_progress_clears_the_resume_point():
 
 
 def test_full_refresh_does_not_resume():
-    cursor = cursor_with({"updated_time": "2025-01-01T00:00:00Z", "resume": {"after_user_created": "2024-06-01T00:00:00Z"}}, sync_mode=SyncMode.full_refresh)
+    cursor = cursor_with(
+        {"updated_time": "2025-01-01T00:00:00Z", "resume": {"after_user_created": "2024-06-01T00:00:00Z"}}, sync_mode=SyncMode.full_refresh
+    )
     assert cursor.resume_after is None
 
 

@@ -37,10 +37,13 @@ def test_account_is_one_record(requests_mock):
 @pytest.mark.parametrize("stream", ["agents", "groups", "channels", "roles"])
 def test_directory_lists_follow_relative_links_until_next_page_is_absent(requests_mock, stream):
     second = f"/v2/{stream}?page=2&items_per_page=50&sort_order=asc"
-    requests_mock.get(f"{API}/{stream}", [
-        {"json": envelope(stream, [{"id": "1"}, {"id": "2"}], next_href=second)},
-        {"json": envelope(stream, [{"id": "3"}])},
-    ])
+    requests_mock.get(
+        f"{API}/{stream}",
+        [
+            {"json": envelope(stream, [{"id": "1"}, {"id": "2"}], next_href=second)},
+            {"json": envelope(stream, [{"id": "3"}])},
+        ],
+    )
     output = run_read([stream])
     assert [r["id"] for r in records_of(output, stream)] == ["1", "2", "3"]
     assert [query_of(r) for r in requests_mock.request_history] == [
@@ -50,10 +53,13 @@ def test_directory_lists_follow_relative_links_until_next_page_is_absent(request
 
 
 def test_a_404_wrong_page_past_the_end_ends_paging(requests_mock):
-    requests_mock.get(f"{API}/agents", [
-        {"json": envelope("agents", [{"id": "1"}], next_href="/v2/agents?page=2&items_per_page=50")},
-        {"status_code": 404, "json": {"code": 404, "status": "WRONG_PAGE", "message": "page not found"}},
-    ])
+    requests_mock.get(
+        f"{API}/agents",
+        [
+            {"json": envelope("agents", [{"id": "1"}], next_href="/v2/agents?page=2&items_per_page=50")},
+            {"status_code": 404, "json": {"code": 404, "status": "WRONG_PAGE", "message": "page not found"}},
+        ],
+    )
     output = run_read(["agents"])
     assert [r["id"] for r in records_of(output, "agents")] == ["1"]
     assert not output.errors
@@ -87,14 +93,19 @@ def test_conversation_properties_is_a_bare_array(requests_mock):
 
 
 def test_outbound_messages_derive_created_time_from_epoch_ms(requests_mock):
-    requests_mock.get(f"{API}/outbound-messages", json=envelope("outbound_messages", [{"message_id": "m1", "created_on": 1720641075442, "status": "SENT"}]))
+    requests_mock.get(
+        f"{API}/outbound-messages",
+        json=envelope("outbound_messages", [{"message_id": "m1", "created_on": 1720641075442, "status": "SENT"}]),
+    )
     [record] = records_of(run_read(["outbound_messages"]), "outbound_messages")
     assert record == {"message_id": "m1", "created_on": 1720641075442, "status": "SENT", "created_time": "2024-07-10T19:51:15.442Z"}
 
 
 @pytest.mark.parametrize("status", [400, 404])
 def test_outbound_messages_refused_by_the_account_is_an_empty_stream_with_a_warning(requests_mock, status):
-    requests_mock.get(f"{API}/outbound-messages", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": "request_id is required"})
+    requests_mock.get(
+        f"{API}/outbound-messages", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": "request_id is required"}
+    )
     output = run_read(["outbound_messages"])
     assert records_of(output, "outbound_messages") == []
     assert not output.errors
@@ -110,7 +121,13 @@ def test_users_full_read_sends_the_filter_that_admits_everyone(requests_mock):
 
 def test_users_incremental_sends_updated_from_and_rechecks_it(requests_mock):
     # The server may ignore updated_from: an old user that comes back anyway is dropped here.
-    requests_mock.get(f"{API}/users", json=envelope("users", [user("old", "2025-01-01T00:00:00.000Z"), user("same", "2025-02-01T00:00:00.000Z"), user("new", "2025-03-01T00:00:00.000Z")]))
+    requests_mock.get(
+        f"{API}/users",
+        json=envelope(
+            "users",
+            [user("old", "2025-01-01T00:00:00.000Z"), user("same", "2025-02-01T00:00:00.000Z"), user("new", "2025-03-01T00:00:00.000Z")],
+        ),
+    )
     output = run_read(["users"], sync_mode=SyncMode.incremental, state={"users": {"updated_time": "2025-02-01T00:00:00.000Z"}})
     assert [r["id"] for r in records_of(output, "users")] == ["same", "new"]
     assert query_of(requests_mock.last_request)["updated_from"] == "2025-02-01T00:00:00.000Z"
@@ -119,7 +136,9 @@ def test_users_incremental_sends_updated_from_and_rechecks_it(requests_mock):
 
 
 def test_start_date_is_the_floor_when_there_is_no_state(requests_mock):
-    requests_mock.get(f"{API}/users", json=envelope("users", [user("old", "2023-01-01T00:00:00.000Z"), user("new", "2025-03-01T00:00:00.000Z")]))
+    requests_mock.get(
+        f"{API}/users", json=envelope("users", [user("old", "2023-01-01T00:00:00.000Z"), user("new", "2025-03-01T00:00:00.000Z")])
+    )
     output = run_read(["users"], config={**CONFIG, "start_date": "2024-01-01"}, sync_mode=SyncMode.incremental)
     assert [r["id"] for r in records_of(output, "users")] == ["new"]
     assert query_of(requests_mock.last_request)["updated_from"] == "2024-01-01T00:00:00.000Z"
@@ -137,7 +156,11 @@ def mock_account_tree(requests_mock, conversations_by_user, messages_by_conversa
         requests_mock.get(f"{API}/users/{user_id}/conversations", json={"conversations": [{"id": cid} for cid in conversation_ids]})
     for conversation_id in {cid for ids in conversations_by_user.values() for cid in ids}:
         if conversation_id in missing:
-            requests_mock.get(f"{API}/conversations/{conversation_id}", status_code=404, json={"code": 404, "status": "CONVERSATION_NOT_FOUND", "message": "gone"})
+            requests_mock.get(
+                f"{API}/conversations/{conversation_id}",
+                status_code=404,
+                json={"code": 404, "status": "CONVERSATION_NOT_FOUND", "message": "gone"},
+            )
         else:
             requests_mock.get(f"{API}/conversations/{conversation_id}", json=conversation(conversation_id))
     for conversation_id, pages in (messages_by_conversation or {}).items():
@@ -166,7 +189,9 @@ def test_a_conversation_deleted_between_listing_and_fetching_is_skipped_and_logg
 def test_a_user_deleted_between_listing_and_fetching_is_skipped(requests_mock):
     mock_account_tree(requests_mock, {"u1": ["c1"]})
     requests_mock.get(f"{API}/users", json=envelope("users", [user("u1"), user("ghost")]))
-    requests_mock.get(f"{API}/users/ghost/conversations", status_code=404, json={"code": 404, "status": "USER_NOT_FOUND", "message": "no user"})
+    requests_mock.get(
+        f"{API}/users/ghost/conversations", status_code=404, json={"code": 404, "status": "USER_NOT_FOUND", "message": "no user"}
+    )
     output = run_read(["conversations"])
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c1"]
     assert not output.errors
@@ -175,17 +200,28 @@ def test_a_user_deleted_between_listing_and_fetching_is_skipped(requests_mock):
 def test_conversations_incremental_filters_on_updated_time_and_moves_the_cursor(requests_mock):
     mock_account_tree(requests_mock, {"u1": ["c1", "c2"]})
     requests_mock.get(f"{API}/conversations/c2", json=conversation("c2", "2025-06-01T00:00:00.000Z"))
-    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state={"conversations": {"updated_time": "2025-03-01T00:00:00.000Z"}})
+    output = run_read(
+        ["conversations"], sync_mode=SyncMode.incremental, state={"conversations": {"updated_time": "2025-03-01T00:00:00.000Z"}}
+    )
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
     assert final_state(output, "conversations") == {"updated_time": "2025-06-01T00:00:00.000Z"}
 
 
 def test_messages_follow_link_and_carry_their_conversation_id(requests_mock):
     newest = [message("m3", "c1", "2025-03-03T00:00:00.000Z"), {"id": "m2", "created_time": "2025-03-02T00:00:00.000Z"}]
-    mock_account_tree(requests_mock, {"u1": ["c1"]}, {"c1": [
-        {"messages": newest, "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50", "rel": "next", "type": "GET"}},
-        {"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]},
-    ]})
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": newest,
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50", "rel": "next", "type": "GET"},
+                },
+                {"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]},
+            ]
+        },
+    )
     output = run_read(["messages"])
     assert [(r["id"], r["conversation_id"]) for r in records_of(output, "messages")] == [("m3", "c1"), ("m2", "c1"), ("m1", "c1")]
     message_requests = [query_of(r) for r in requests_mock.request_history if r.path.endswith("/messages")]
@@ -193,11 +229,23 @@ def test_messages_follow_link_and_carry_their_conversation_id(requests_mock):
 
 
 def test_messages_incremental_stops_paging_at_the_cursor(requests_mock):
-    mock_account_tree(requests_mock, {"u1": ["c1"]}, {"c1": [
-        {"messages": [message("m3", "c1", "2025-03-03T00:00:00.000Z"), message("m2", "c1", "2025-03-02T00:00:00.000Z"), message("m1", "c1", "2025-03-01T00:00:00.000Z")],
-         "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50"}},
-        {"messages": [message("m0", "c1", "2025-02-01T00:00:00.000Z")]},
-    ]})
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": [
+                        message("m3", "c1", "2025-03-03T00:00:00.000Z"),
+                        message("m2", "c1", "2025-03-02T00:00:00.000Z"),
+                        message("m1", "c1", "2025-03-01T00:00:00.000Z"),
+                    ],
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50"},
+                },
+                {"messages": [message("m0", "c1", "2025-02-01T00:00:00.000Z")]},
+            ]
+        },
+    )
     output = run_read(["messages"], sync_mode=SyncMode.incremental, state={"messages": {"created_time": "2025-03-02T00:00:00.000Z"}})
     assert [r["id"] for r in records_of(output, "messages")] == ["m3", "m2"]  # the one exactly at the cursor is read again
     assert calls(requests_mock, "conversations/c1/messages") == 1
@@ -205,13 +253,19 @@ def test_messages_incremental_stops_paging_at_the_cursor(requests_mock):
 
 
 def test_one_sync_walks_users_and_conversations_once_for_all_three_streams(requests_mock):
-    mock_account_tree(requests_mock, {"u1": ["c1", "c2"], "u2": ["c2"]}, {
-        "c1": [{"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]}],
-        "c2": [{"messages": [message("m2", "c2", "2025-03-01T00:00:00.000Z")]}],
-    })
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1", "c2"], "u2": ["c2"]},
+        {
+            "c1": [{"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]}],
+            "c2": [{"messages": [message("m2", "c2", "2025-03-01T00:00:00.000Z")]}],
+        },
+    )
     # The catalog lists children first; the source still reads parents first so they are reused.
     output = run_read(["messages", "conversations", "users"])
-    assert len(records_of(output, "users")) == 2 and len(records_of(output, "conversations")) == 2 and len(records_of(output, "messages")) == 2
+    assert (
+        len(records_of(output, "users")) == 2 and len(records_of(output, "conversations")) == 2 and len(records_of(output, "messages")) == 2
+    )
     assert calls(requests_mock, "users") == 1
     assert calls(requests_mock, "users/u1/conversations") == 1
     assert calls(requests_mock, "conversations/c1") == 1

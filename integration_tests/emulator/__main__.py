@@ -1,6 +1,6 @@
 """Runs the emulator from the command line until Ctrl-C or SIGTERM.
 
-    python -m integration_tests.emulator --port 8765 --users 100 --seed 7 --api-key demo-key
+python -m integration_tests.emulator --port 8765 --users 100 --seed 7 --api-key demo-key
 """
 
 import argparse

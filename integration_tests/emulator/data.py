@@ -56,14 +56,56 @@ AGENT_COUNT = 57  # more than one page of 50, so agent paging is always exercise
 OUTBOUND_MESSAGE_COUNT = 23
 DUPLICATE_LISTING_EVERY = 5  # every 5th user also lists its predecessor's first conversation
 
-FIRST_NAMES = ("Ada", "Bela", "Chen", "Dara", "Emeka", "Farah", "Goran", "Hana", "Ines", "Jonas",
-               "Kemal", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Yuki")
-LAST_NAMES = ("Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Haddad", "Kowalski",
-              "Fischer", "Reyes", "Ivanova", "Mensah", "Dubois", "Nakamura", "O'Brien", "Rossi")
-PHRASES = ("Hi, my order has not arrived yet.", "Could you check invoice 4471 for me?",
-           "Thanks, that fixed it!", "I can't log in since this morning.",
-           "Is there a discount for annual plans?", "Let me look into that for you.",
-           "Your refund was issued today.", "Can I change the delivery address?")
+FIRST_NAMES = (
+    "Ada",
+    "Bela",
+    "Chen",
+    "Dara",
+    "Emeka",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Yuki",
+)
+LAST_NAMES = (
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Haddad",
+    "Kowalski",
+    "Fischer",
+    "Reyes",
+    "Ivanova",
+    "Mensah",
+    "Dubois",
+    "Nakamura",
+    "O'Brien",
+    "Rossi",
+)
+PHRASES = (
+    "Hi, my order has not arrived yet.",
+    "Could you check invoice 4471 for me?",
+    "Thanks, that fixed it!",
+    "I can't log in since this morning.",
+    "Is there a discount for annual plans?",
+    "Let me look into that for you.",
+    "Your refund was issued today.",
+    "Can I change the delivery address?",
+)
 ROLE_DEFINITIONS = (
     ("Account Admin", "Full access including billing", False),
     ("Admin", "Manages agents, groups and settings", False),
@@ -250,10 +292,7 @@ class _RecordFactory:
             ("cf_vip", "VIP customer", "CHECKBOX", True, ()),
             ("cf_follow_up_on", "Follow up on", "DATE", True, ()),
         )
-        return [
-            self._conversation_field(position, *definition)
-            for position, definition in enumerate(definitions, start=1)
-        ]
+        return [self._conversation_field(position, *definition) for position, definition in enumerate(definitions, start=1)]
 
     def _conversation_field(self, position, column_name, label, field_type, custom, choice_values) -> dict:
         choices = [{"id": self.uuid(), "value": value} for value in choice_values]
@@ -351,8 +390,9 @@ class _RecordFactory:
             del user["email"]
         return user
 
-    def conversation(self, user_id: str, created_ms: int, channels: list[dict], agents: list[dict],
-                     groups: list[dict], fields: list[dict]) -> dict:
+    def conversation(
+        self, user_id: str, created_ms: int, channels: list[dict], agents: list[dict], groups: list[dict], fields: list[dict]
+    ) -> dict:
         internal_id = self._next_internal_id
         self._next_internal_id += self.rng.randint(1, 500)
         status = self.rng.choice(CONVERSATION_STATUSES)
@@ -372,10 +412,7 @@ class _RecordFactory:
         if self.maybe(0.2):
             conversation["skill_id"] = self.uuid()
         conversation["properties"] = self._conversation_properties(fields)
-        conversation["url"] = (
-            f"https://{self.account['account_domain']}/a/{self.account['app_id']}"
-            f"/open/conversation/{internal_id}"
-        )
+        conversation["url"] = f"https://{self.account['account_domain']}/a/{self.account['app_id']}/open/conversation/{internal_id}"
         if self.maybe(0.4):
             conversation["org_contact_id"] = self.digits(18)
         conversation["created_time"] = self.stamp(created_ms)
@@ -454,10 +491,16 @@ class _RecordFactory:
             "message_parts": [{kind: self._part(kind)}],
         }
         if kind in ("template_content", "quick_reply_button"):
-            body["reply_parts"] = [{"collection": {"sub_parts": [
-                {"quick_reply_button": self._part("quick_reply_button")},
-                {"quick_reply_button": self._part("quick_reply_button")},
-            ]}}]
+            body["reply_parts"] = [
+                {
+                    "collection": {
+                        "sub_parts": [
+                            {"quick_reply_button": self._part("quick_reply_button")},
+                            {"quick_reply_button": self._part("quick_reply_button")},
+                        ]
+                    }
+                }
+            ]
         return body
 
     def _part(self, kind: str) -> dict:
@@ -575,9 +618,7 @@ class Dataset:
             conversation["updated_time"] = self._factory.stamp(last_activity_ms)
 
     def _store_conversation(self, user_id: str, created_ms: int) -> dict:
-        conversation = self._factory.conversation(
-            user_id, created_ms, self.channels, self.agents, self.groups, self.conversation_fields
-        )
+        conversation = self._factory.conversation(user_id, created_ms, self.channels, self.agents, self.groups, self.conversation_fields)
         conversation_id = conversation["conversation_id"]
         self.conversations[conversation_id] = conversation
         self.messages[conversation_id] = []

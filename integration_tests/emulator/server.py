@@ -45,9 +45,9 @@ INJECTABLE_ERRORS = {
 }
 # What a wrong host (not Freshchat) answers with status 200.
 LOGIN_PAGE = (
-    b"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log in | Freshworks</title>"
-    b"</head><body><form action=\"/login\" method=\"post\"><input name=\"email\">"
-    b"<input name=\"password\" type=\"password\"><button>Log in</button></form></body></html>"
+    b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Log in | Freshworks</title>'
+    b'</head><body><form action="/login" method="post"><input name="email">'
+    b'<input name="password" type="password"><button>Log in</button></form></body></html>'
 )
 
 
@@ -191,7 +191,7 @@ def _page_size(query: dict, behaviour: Behaviour) -> int:
 def _paginate(items: list, query: dict, behaviour: Behaviour) -> Page:
     number = _positive_int(query, "page", 1)
     size = _page_size(query, behaviour)
-    page = Page(items[(number - 1) * size: number * size], number, size, len(items))
+    page = Page(items[(number - 1) * size : number * size], number, size, len(items))
     past_end = number > max(page.total_pages, 1)
     if past_end and behaviour.page_past_end == "404":
         raise ApiError(404, "WRONG_PAGE", f"page {number} is beyond the last page {page.total_pages}")
@@ -225,11 +225,7 @@ def _list_envelope(key: str, rel: str, page: Page, request: Request) -> dict:
             "current_page": page.number,
             "items_per_page": page.size,
         },
-        "links": {
-            name: _link(_page_href(request, number, page.size), rel)
-            for name, number in targets
-            if number is not None
-        },
+        "links": {name: _link(_page_href(request, number, page.size), rel) for name, number in targets if number is not None},
     }
 
 
@@ -285,16 +281,12 @@ def _sorted(spec: ListSpec, records: list, query: dict) -> list:
     if sort_order not in ("asc", "desc"):
         raise _bad_request("sort_order must be asc or desc")
     if sort_by is not None:  # missing values last, ties broken by primary key for stable pages
-        records = sorted(
-            records, key=lambda record: (record.get(sort_by) is None, record.get(sort_by), record[spec.primary_key])
-        )
+        records = sorted(records, key=lambda record: (record.get(sort_by) is None, record.get(sort_by), record[spec.primary_key]))
     return records[::-1] if sort_order == "desc" else records
 
 
 def _serve_list(spec: ListSpec, request: Request, data: Dataset, behaviour: Behaviour) -> dict:
-    predicates = [
-        build(request.query[name], behaviour) for name, build in spec.filters.items() if name in request.query
-    ]
+    predicates = [build(request.query[name], behaviour) for name, build in spec.filters.items() if name in request.query]
     matching = [record for record in spec.source(data) if all(test(record) for test in predicates)]
     page = _paginate(_sorted(spec, matching, request.query), request.query, behaviour)
     return _list_envelope(spec.key, spec.rel, page, request)
@@ -305,8 +297,11 @@ def _list_handler(spec: ListSpec) -> Handler:
 
 
 USERS = ListSpec(
-    "users", "user", lambda data: data.users.values(),
-    sortable=("created_time", "updated_time"), default_sort_by="created_time",
+    "users",
+    "user",
+    lambda data: data.users.values(),
+    sortable=("created_time", "updated_time"),
+    default_sort_by="created_time",
     filters={
         "created_from": _time_bound("created_time", operator.ge),
         "created_to": _time_bound("created_time", operator.le),
@@ -318,7 +313,9 @@ USERS = ListSpec(
     },
 )
 AGENTS = ListSpec(
-    "agents", "agent", lambda data: data.agents,
+    "agents",
+    "agent",
+    lambda data: data.agents,
     sortable=("created_time", "email", "first_name", "last_name"),
     filters={
         "is_deactivated": _matches("is_deactivated"),
@@ -330,8 +327,12 @@ GROUPS = ListSpec("groups", "group", lambda data: data.groups, sortable=("name",
 CHANNELS = ListSpec("channels", "channel", lambda data: data.channels, sortable=("name", "updated_time"))
 ROLES = ListSpec("roles", "role", lambda data: data.roles, sortable=("name",))
 OUTBOUND_MESSAGES = ListSpec(
-    "outbound_messages", "outbound_message", lambda data: data.outbound_messages,
-    primary_key="message_id", sortable=("created_on",), filters={"request_id": _matches("request_id")},
+    "outbound_messages",
+    "outbound_message",
+    lambda data: data.outbound_messages,
+    primary_key="message_id",
+    sortable=("created_on",),
+    filters={"request_id": _matches("request_id")},
 )
 
 
@@ -383,9 +384,7 @@ def _conversation_messages(request: Request, data: Dataset, behaviour: Behaviour
     thread = data.messages[_existing_conversation_id(request, data)]
     # from_time is an upper bound: the page holds messages at or before it, newest first.
     upper_bound = _timestamp_param(request.query, "from_time")
-    newest_first = [
-        message for message in reversed(thread) if upper_bound is None or message["created_time"] <= upper_bound
-    ]
+    newest_first = [message for message in reversed(thread) if upper_bound is None or message["created_time"] <= upper_bound]
     page = _paginate(newest_first, request.query, behaviour)
     body = b'{"messages":[' + b",".join(map(data.message_json, page.items)) + b"]"
     if page.has_next:
@@ -530,9 +529,7 @@ def _wrong_shape(serve: Serve, behaviour: Behaviour) -> Response:
 
 
 FAULTS: dict = {status: _error_fault(status) for status in INJECTABLE_ERRORS}
-FAULTS.update(
-    html=_html_page, truncated=_truncated, reset=_reset, hang=_hang, empty_200=_empty_200, wrong_shape=_wrong_shape
-)
+FAULTS.update(html=_html_page, truncated=_truncated, reset=_reset, hang=_hang, empty_200=_empty_200, wrong_shape=_wrong_shape)
 # Behaviour rate fields and the faults each one draws from.
 RANDOM_FAULTS = (
     ("error_rate", (500, 502, 503)),
@@ -635,7 +632,10 @@ class FreshchatEmulator:
         self.api_key = api_key
         self.behaviour = behaviour or Behaviour()
         self.data = Dataset(
-            seed, users, conversations_per_user, messages_per_conversation,
+            seed,
+            users,
+            conversations_per_user,
+            messages_per_conversation,
             message_bumps_conversation=lambda: self.behaviour.message_bumps_conversation,
         )
         self.request_counts: collections.Counter = collections.Counter()

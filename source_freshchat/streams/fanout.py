@@ -29,7 +29,7 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
         self.state_cursor = Cursor(self.cursor_field, settings.start_date, self.state_keys)
         self._parents = parents
         self._batches: Optional[Iterator[UserBatch]] = None
-        super().__init__(settings)
+        super().__init__(settings, parents.api_budget)
 
     @abstractmethod
     def fetch(self, conversation: ConversationRef) -> List[Record]:
@@ -43,7 +43,9 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
         """Called once the walk is over; `complete` when it covered every user (not resumed halfway)."""
         self.state_cursor.finish()
 
-    def stream_slices(self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Optional[Mapping[str, Any]]]:
+    def stream_slices(
+        self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None
+    ) -> Iterable[Optional[Mapping[str, Any]]]:
         self.state_cursor.begin(sync_mode)
         resume_after = self.state_cursor.resume_after
         self._batches = self._parents.conversation_batches(self.fetch, resume_after)

@@ -14,9 +14,22 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 import requests
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 
 from ..base import FreshchatListStream, FreshchatStream
 from ..config import FreshchatSettings
@@ -62,9 +75,9 @@ class UserList(FreshchatListStream):
 
     endpoint = data_key = "users"
 
-    def __init__(self, settings: FreshchatSettings, created_from: Optional[str] = None) -> None:
+    def __init__(self, settings: FreshchatSettings, api_budget: Optional[APIBudget] = None, created_from: Optional[str] = None) -> None:
         self._created_from = created_from or USERS_FILTER_FLOOR
-        super().__init__(settings)
+        super().__init__(settings, api_budget)
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
@@ -116,12 +129,13 @@ class UserBatch:
 
 
 class ParentWalk:
-    def __init__(self, settings: FreshchatSettings) -> None:
+    def __init__(self, settings: FreshchatSettings, api_budget: APIBudget) -> None:
         self._workers = settings.num_workers
         self._settings = settings
+        self.api_budget = api_budget
         self._users: Optional[List[Tuple[str, Optional[str]]]] = None
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
-        self._user_conversation_ids = UserConversationIds(settings)
+        self._user_conversation_ids = UserConversationIds(settings, api_budget)
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
@@ -136,7 +150,7 @@ class ParentWalk:
         if created_from is None and self._users is not None:
             yield from self._users
             return
-        listing = UserList(self._settings, created_from=created_from).records_of()
+        listing = UserList(self._settings, self.api_budget, created_from).records_of()
         if created_from is None:
             listing = self.remember_users(listing)
         in_order = True
@@ -149,9 +163,12 @@ class ParentWalk:
             previous = created
             yield user["id"], created if in_order else None
 
-    def conversation_batches(self, fetch: Callable[[ConversationRef], List[Record]], resume_after: Optional[str] = None) -> Iterator[UserBatch]:
+    def conversation_batches(
+        self, fetch: Callable[[ConversationRef], List[Record]], resume_after: Optional[str] = None
+    ) -> Iterator[UserBatch]:
         """For each user in order, the records `fetch(conversation ref)` returns for its conversations; every conversation once."""
         if resume_after is None and self._conversations is not None:
+
             def fetch_known(entry: Tuple[Optional[str], List[ConversationRef]]) -> UserBatch:
                 user_created, conversations = entry
                 return UserBatch(user_created, [record for ref in conversations for record in fetch(ref)])

@@ -21,7 +21,7 @@ class Users(CursorStateMixin, UserList):
     def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
         self.state_cursor = Cursor(self.cursor_field, settings.start_date)
         self._parents = parents
-        super().__init__(settings)
+        super().__init__(settings, parents.api_budget)
 
     def user_filter(self) -> Mapping[str, str]:
         lower_bound = self.state_cursor.lower_bound
