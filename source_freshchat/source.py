@@ -7,6 +7,7 @@ from airbyte_cdk.models import (
     ConfiguredAirbyteCatalog,
     FailureType,
     SyncMode,
+    Type,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
@@ -67,4 +68,13 @@ class SourceFreshchat(AbstractSource):
         # Read in registry order whatever the catalog's order, so conversations and messages reuse the parents already walked.
         order = {stream.name: position for position, stream in enumerate(self.streams(config))}
         ordered = sorted(catalog.streams, key=lambda configured: order.get(configured.stream.name, len(order)))
-        yield from super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state)
+        self._config_error_seen = False
+        for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
+            if message.type == Type.TRACE and message.trace.error and message.trace.error.failure_type == FailureType.config_error:
+                self._config_error_seen = True
+            yield message
+
+    @property
+    def stop_sync_on_stream_failure(self) -> bool:
+        # A wrong key or host fails every stream alike: stop at the first instead of sending requests bound to be refused.
+        return getattr(self, "_config_error_seen", False)

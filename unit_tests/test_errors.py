@@ -170,3 +170,19 @@ def test_every_request_has_a_timeout_and_a_hung_one_is_retried(requests_mock):
     output = run_read(["roles"])
     assert [r["id"] for r in records_of(output, "roles")] == ["r1"]
     assert all(request.timeout == (10, 60) for request in requests_mock.request_history)
+
+
+def test_a_config_error_stops_the_sync_instead_of_failing_every_stream_alike(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=401, json={"code": 401, "status": "UNAUTHORIZED", "message": "invalid token"})
+    groups = requests_mock.get(f"{API}/groups", json=envelope("groups", [{"id": "g1"}]))
+    output = run_read(["agents", "groups"])
+    assert groups.call_count == 0
+    assert "rejected the API key" in output.errors[0].trace.error.message
+
+
+def test_a_transient_failure_in_one_stream_still_syncs_the_others(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=503, text="down")
+    requests_mock.get(f"{API}/groups", json=envelope("groups", [{"id": "g1"}]))
+    output = run_read(["agents", "groups"])
+    assert [r["id"] for r in records_of(output, "groups")] == ["g1"]
+    assert any("HTTP 503" in error.trace.error.message for error in output.errors)
