@@ -12,20 +12,10 @@ import pytest
 from source_freshchat.streams.outbound_messages import with_created_time
 
 from .emulator import FreshchatEmulator
+from .emulator.data import STREAM_NAMES
 
 CONNECTOR = Path(sys.executable).parent / "source-freshchat"
-STREAMS = [
-    "account",
-    "users",
-    "conversations",
-    "messages",
-    "conversation_properties",
-    "agents",
-    "groups",
-    "channels",
-    "roles",
-    "outbound_messages",
-]
+STREAMS = list(STREAM_NAMES)
 PRIMARY_KEYS = {"account": "account_id", "conversations": "conversation_id", "outbound_messages": "message_id"}
 CURSORS = {"users": "updated_time", "conversations": "updated_time", "messages": "created_time"}
 
