@@ -2,7 +2,7 @@
 
 from abc import ABC
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -63,7 +63,8 @@ class FreshchatStream(HttpStream, ABC):
     def path(self, *, stream_state=None, stream_slice=None, next_page_token=None) -> str:
         if next_page_token:
             return next_page_token["path"]
-        return self.endpoint.format(**(stream_slice or {}))
+        # Ids come from API responses: quoted, so no id can step out of its path segment.
+        return self.endpoint.format(**{key: quote(str(value), safe="") for key, value in (stream_slice or {}).items()})
 
     def request_headers(self, stream_state, stream_slice=None, next_page_token=None) -> Mapping[str, Any]:
         return {"Accept": "application/json"}

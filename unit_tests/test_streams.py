@@ -270,3 +270,14 @@ def test_one_sync_walks_users_and_conversations_once_for_all_three_streams(reque
     assert calls(requests_mock, "users/u1/conversations") == 1
     assert calls(requests_mock, "conversations/c1") == 1
     assert calls(requests_mock, "conversations/c2") == 1
+
+
+def test_ids_from_responses_cannot_step_out_of_their_path_segment(requests_mock):
+    mock_account_tree(requests_mock, {"u1": []})
+    requests_mock.get(f"{API}/users/u1/conversations", json={"conversations": [{"id": "../../accounts/configuration"}]})
+    escaped = requests_mock.get(
+        f"{API}/conversations/..%2F..%2Faccounts%2Fconfiguration", status_code=404, json={"code": 404, "status": "NOT_FOUND"}
+    )
+    account = requests_mock.get(f"{API}/accounts/configuration", json={"account_id": "1"})
+    run_read(["conversations"])
+    assert escaped.call_count == 1 and account.call_count == 0

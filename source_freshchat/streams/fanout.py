@@ -16,7 +16,7 @@ USERS_PER_CHECKPOINT = 200
 
 
 class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
-    """Reads `fetch(conversation_id)` for every conversation, user by user, and checkpoints where to resume.
+    """Reads `fetch(conversation)` for every conversation, user by user, and checkpoints where to resume.
 
     The walk runs as one pipeline across slices: a slice only tells the CDK when to checkpoint, so
     the concurrent requests never drain at a slice boundary.
