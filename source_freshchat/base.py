@@ -40,9 +40,17 @@ class FreshchatStream(HttpStream, ABC):
     # Statuses a stream skips with a log line instead of failing, e.g. {404: "the user was deleted during the sync"}.
     tolerated_statuses: Mapping[int, str] = {}
 
-    def __init__(self, settings: FreshchatSettings, api_budget: Optional[APIBudget] = None, max_retries: int = MAX_RETRIES) -> None:
+    def __init__(
+        self,
+        settings: FreshchatSettings,
+        api_budget: Optional[APIBudget] = None,
+        max_retries: int = MAX_RETRIES,
+        name: Optional[str] = None,
+    ) -> None:
         self.settings = settings
         self._max_retries = max_retries
+        if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
+            self.name = name
         super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
 
     @property

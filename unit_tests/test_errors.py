@@ -186,3 +186,12 @@ def test_a_transient_failure_in_one_stream_still_syncs_the_others(requests_mock)
     output = run_read(["agents", "groups"])
     assert [r["id"] for r in records_of(output, "groups")] == ["g1"]
     assert any("HTTP 503" in error.trace.error.message for error in output.errors)
+
+
+def test_a_failure_while_walking_users_is_reported_under_the_stream_being_read(requests_mock):
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": "u1"}]))
+    requests_mock.get(f"{API}/users/u1/conversations", status_code=500, json={"code": 500, "status": "INTERNAL_ERROR"})
+    output = run_read(["messages"])
+    [error] = [e for e in output.errors if e.trace.error.stream_descriptor]
+    assert error.trace.error.stream_descriptor.name == "messages"
+    assert "HTTP 500 from GET /v2/users/u1/conversations" in error.trace.error.message

@@ -48,7 +48,7 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
     ) -> Iterable[Optional[Mapping[str, Any]]]:
         self.state_cursor.begin(sync_mode)
         resume_after = self.state_cursor.resume_after
-        self._batches = self._parents.conversation_batches(self.fetch, resume_after)
+        self._batches = self._parents.conversation_batches(self.fetch, self.name, resume_after)
         self._complete_walk = resume_after is None
         while self._batches is not None:
             yield {}

@@ -75,9 +75,15 @@ class UserList(FreshchatListStream):
 
     endpoint = data_key = "users"
 
-    def __init__(self, settings: FreshchatSettings, api_budget: Optional[APIBudget] = None, created_from: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        settings: FreshchatSettings,
+        api_budget: Optional[APIBudget] = None,
+        created_from: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> None:
         self._created_from = created_from or USERS_FILTER_FLOOR
-        super().__init__(settings, api_budget)
+        super().__init__(settings, api_budget, name=name)
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
@@ -135,7 +141,6 @@ class ParentWalk:
         self.api_budget = api_budget
         self._users: Optional[List[Tuple[str, Optional[str]]]] = None
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
-        self._user_conversation_ids = UserConversationIds(settings, api_budget)
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
@@ -145,12 +150,12 @@ class ParentWalk:
             yield user
         self._users = seen
 
-    def _users_in_order(self, created_from: Optional[str]) -> Iterator[Tuple[str, Optional[str]]]:
+    def _users_in_order(self, created_from: Optional[str], on_behalf_of: str) -> Iterator[Tuple[str, Optional[str]]]:
         """(id, created_time) of every user, oldest first; from `created_from` on when resuming."""
         if created_from is None and self._users is not None:
             yield from self._users
             return
-        listing = UserList(self._settings, self.api_budget, created_from).records_of()
+        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
         if created_from is None:
             listing = self.remember_users(listing)
         in_order = True
@@ -164,9 +169,12 @@ class ParentWalk:
             yield user["id"], created if in_order else None
 
     def conversation_batches(
-        self, fetch: Callable[[ConversationRef], List[Record]], resume_after: Optional[str] = None
+        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
     ) -> Iterator[UserBatch]:
-        """For each user in order, the records `fetch(conversation ref)` returns for its conversations; every conversation once."""
+        """For each user in order, the records `fetch(conversation ref)` returns for its conversations; every conversation once.
+
+        The walk's own requests report errors under `on_behalf_of`, the stream being read.
+        """
         if resume_after is None and self._conversations is not None:
 
             def fetch_known(entry: Tuple[Optional[str], List[ConversationRef]]) -> UserBatch:
@@ -176,13 +184,16 @@ class ParentWalk:
             yield from ordered_parallel_map(fetch_known, self._conversations, self._workers)
             return
         first_claim = FirstClaim()
+        user_conversation_ids = UserConversationIds(self._settings, self.api_budget, name=on_behalf_of)
 
         def fetch_for_user(user: Tuple[str, Optional[str]]) -> UserBatch:
             user_id, user_created = user
-            claimed = [conversation_id for conversation_id in self._user_conversation_ids.ids_of(user_id) if first_claim(conversation_id)]
+            claimed = [conversation_id for conversation_id in user_conversation_ids.ids_of(user_id) if first_claim(conversation_id)]
             return UserBatch(user_created, [record for conversation_id in claimed for record in fetch((conversation_id, None))])
 
-        for walked, batch in enumerate(ordered_parallel_map(fetch_for_user, self._users_in_order(resume_after), self._workers), start=1):
+        for walked, batch in enumerate(
+            ordered_parallel_map(fetch_for_user, self._users_in_order(resume_after, on_behalf_of), self._workers), start=1
+        ):
             yield batch
             if walked % PROGRESS_EVERY == 0:
                 logger.info(f"Walked the conversations of {walked} users; {len(first_claim)} conversations so far")
