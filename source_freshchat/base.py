@@ -1,7 +1,7 @@
 """The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
 
 from abc import ABC
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
@@ -27,6 +27,7 @@ from .errors import (
 )
 from .rate_limit import FreshchatBackoffStrategy
 
+RATE_LIMIT_EXHAUSTED = "API rate limit exceeded."  # the CDK's whole message when 429 retries run out
 PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
@@ -109,6 +110,23 @@ class FreshchatStream(HttpStream, ABC):
             stream_state,
         )
 
+    def _fetch_next_page(
+        self, stream_slice=None, stream_state=None, next_page_token=None
+    ) -> Tuple[requests.PreparedRequest, requests.Response]:
+        try:
+            return super()._fetch_next_page(stream_slice, stream_state, next_page_token)
+        except AirbyteTracedException as error:
+            if error.message != RATE_LIMIT_EXHAUSTED:
+                raise
+            # The CDK says only "API rate limit exceeded."; name the request and the way out.
+            raise AirbyteTracedException(
+                message=f"Freshchat kept answering HTTP 429 after {self._max_retries} retries; {error.internal_message}. "
+                "Another tool may share this account's API limit: lower `num_workers` or set `requests_per_minute`.",
+                internal_message=error.internal_message,
+                failure_type=error.failure_type,
+                exception=error,
+            ) from error
+
     def parse_response(
         self, response: requests.Response, *, stream_state=None, stream_slice=None, next_page_token=None
     ) -> Iterable[Mapping[str, Any]]:
@@ -120,8 +138,8 @@ class FreshchatStream(HttpStream, ABC):
         return self.records_from(json_body(response), response)
 
     def records_from(self, body: Any, response: requests.Response) -> Iterable[Mapping[str, Any]]:
-        if not isinstance(body, dict):
-            raise unexpected_shape(request_path(response), "JSON object")
+        if not isinstance(body, dict) or self.primary_key not in body:
+            raise unexpected_shape(request_path(response), f"JSON object with '{self.primary_key}'")
         return [body]
 
     def next_href(self, body: Any) -> Optional[str]:

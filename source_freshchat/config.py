@@ -28,6 +28,8 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: what an HTTP header can carry
 _BEARER_PREFIX = re.compile(r"^bearer\s+", re.IGNORECASE)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$")
+MAX_API_KEY_LENGTH = 4096  # real tokens are about a kilobyte; longer is a paste gone wrong, and servers refuse such headers
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def parse_settings(config: Mapping[str, Any]) -> FreshchatSettings:
 
 def parse_domain(value: Any) -> str:
     """Returns the API origin for a domain value, refusing any host that is not Freshchat or loopback."""
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise config_error(f"`domain` must be a string, got {type(value).__name__}: {DOMAIN_EXAMPLES}.")
+    if not value or not value.strip():
         raise config_error(f"`domain` is required: {DOMAIN_EXAMPLES}.")
     text = value.strip()
     if "://" not in text:
@@ -107,11 +111,15 @@ def _is_loopback(host: str) -> bool:
 
 
 def parse_api_key(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise config_error(f"`api_key` must be a string, got {type(value).__name__}.")
+    if not value or not value.strip():
         raise config_error("`api_key` is required: copy it from Freshchat > Admin > Configure > API Tokens.")
     token = _BEARER_PREFIX.sub("", value.strip())
     if token.lower() == "bearer":
-        raise config_error("`api_key` holds only the word Bearer: paste the token that follows it.")
+        raise config_error("`api_key` holds only the prefix, not the token: paste the token that follows it.")
+    if len(token) > MAX_API_KEY_LENGTH:
+        raise config_error(f"`api_key` is {len(token)} characters long, more than any Freshchat token: paste the token alone.")
     if not _TOKEN.match(token):
         raise config_error(
             "`api_key` contains spaces or characters that cannot be sent in an HTTP header: paste the token exactly as Freshchat shows it."
@@ -126,13 +134,17 @@ def parse_start_date(value: Any) -> Optional[datetime]:
     if not isinstance(value, str):
         raise config_error(f"`start_date` must be a string such as 2024-01-31 or 2024-01-31T00:00:00Z, got {type(value).__name__}.")
     try:
+        if not _ISO_8601.match(value.strip()):
+            raise ValueError(value)
         start = parse_timestamp(value.strip())
     except ValueError:
         raise config_error(
-            f"`start_date` {value!r} is not an ISO-8601 date or datetime such as 2024-01-31 or 2024-01-31T00:00:00Z."
+            f"`start_date` {value[:40]!r} is not an ISO-8601 date or datetime such as 2024-01-31 or 2024-01-31T00:00:00Z."
         ) from None
     if start > datetime.now(timezone.utc):
-        raise config_error(f"`start_date` {value!r} is in the future, so no data could ever be synced: use a past date or leave it empty.")
+        raise config_error(
+            f"`start_date` {value[:40]!r} is in the future, so no data could ever be synced: use a past date or leave it empty."
+        )
     return start
 
 

@@ -49,23 +49,25 @@ def seconds_until_retry(response: requests.Response, now: Optional[float] = None
 
 
 class FreshchatBackoffStrategy(BackoffStrategy):
+    """429s wait as the server asks; everything else keeps the CDK's exponential backoff (1, 2, 4 ... s), whose logs name the error."""
+
     def backoff_time(
         self,
         response_or_exception: Optional[Union[requests.Response, requests.RequestException]],
         attempt_count: int,
     ) -> Optional[float]:
+        if not (isinstance(response_or_exception, requests.Response) and response_or_exception.status_code == 429):
+            return None
+        asked = seconds_until_retry(response_or_exception)
         exponential = min(MAX_WAIT_SECONDS, BASE_WAIT_SECONDS * 2 ** max(0, attempt_count - 1))
-        if isinstance(response_or_exception, requests.Response) and response_or_exception.status_code == 429:
-            asked = seconds_until_retry(response_or_exception)
-            # never 0: the CDK reads a zero wait as "no advice" and falls back to its own retry loop
-            wait = exponential if asked is None else min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, asked))
-            logger.info(
-                f"Rate limited by Freshchat on attempt {attempt_count}; waiting {wait:.1f}s "
-                f"(Retry-After={response_or_exception.headers.get('Retry-After')}, "
-                f"X-RateLimit-Reset={response_or_exception.headers.get('X-RateLimit-Reset')})"
-            )
-            return wait
-        return exponential
+        # never 0: the CDK reads a zero wait as "no advice" and falls back to its own retry loop
+        wait = exponential if asked is None else min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, asked))
+        logger.info(
+            f"Rate limited by Freshchat on attempt {attempt_count}; waiting {wait:.1f}s "
+            f"(Retry-After={response_or_exception.headers.get('Retry-After')}, "
+            f"X-RateLimit-Reset={response_or_exception.headers.get('X-RateLimit-Reset')})"
+        )
+        return wait
 
 
 class FreshchatAPIBudget(HttpAPIBudget):

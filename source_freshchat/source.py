@@ -1,5 +1,5 @@
 import logging
-from typing import Any, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Mapping, MutableMapping, Optional, Tuple, TypeVar
 
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -24,10 +24,40 @@ from .streams.outbound_messages import OutboundMessages
 from .streams.parents import ParentWalk
 from .streams.users import Users
 
+T = TypeVar("T")
+
+
+def _read_input_file(read: Callable[[str], T], path: str, kind: str, expected: str) -> T:
+    """The CDK reports an unreadable input file as "Something went wrong"; say which file and what it should hold."""
+    try:
+        return read(path)
+    except OSError as error:
+        raise config_error(f"Cannot read the {kind} file {path}: {error.strerror or error}.") from None
+    except Exception as error:  # JSON, shape and protocol-model errors all mean the same thing to the user
+        raise config_error(f"The {kind} file {path} is not {expected}: {str(error)[:300]}") from None
+
+
 CHECK_RETRIES = 2  # a connection test should answer in seconds, not wait out a full sync's retry budget
 
 
 class SourceFreshchat(AbstractSource):
+    # config.py validates the config itself, naming the field at fault; the CDK's spec check would only name the value.
+    check_config_against_spec = False
+    # A catalog naming a stream this source lacks is a configuration mistake to report, not to skip silently.
+    raise_exception_on_missing_stream = True
+
+    @staticmethod
+    def read_config(config_path: str) -> MutableMapping[str, Any]:
+        return _read_input_file(AbstractSource.read_config, config_path, "config", 'a JSON object such as {"domain": ..., "api_key": ...}')
+
+    @classmethod
+    def read_catalog(cls, catalog_path: str) -> ConfiguredAirbyteCatalog:
+        return _read_input_file(super().read_catalog, catalog_path, "catalog", 'a configured catalog: {"streams": [...]}')
+
+    @classmethod
+    def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:
+        return _read_input_file(super().read_state, state_path, "state", "a list of Airbyte state messages")
+
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[Any]]:
         settings = parse_settings(config)
         probe = Account(settings, max_retries=CHECK_RETRIES)

@@ -40,7 +40,7 @@ def test_domain_accepts_freshchat_and_loopback_hosts(domain, origin):
         ("", "required"),
         ("   ", "required"),
         (None, "required"),
-        (42, "required"),
+        (42, "must be a string"),
         ("evil.com", "not a Freshchat host"),
         ("acme.freshchat.com.evil.com", "not a Freshchat host"),
         ("freshchat.com", "not a Freshchat host"),
@@ -114,3 +114,15 @@ def test_num_workers_range(value):
 
 def test_timestamps_use_freshchat_format():
     assert format_timestamp(datetime(2025, 7, 10, 19, 47, 55, 442999, tzinfo=timezone.utc)) == "2025-07-10T19:47:55.442Z"
+
+
+def test_an_over_long_api_key_is_refused_before_any_request():
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_api_key("x" * 100_000)
+    assert "100000 characters" in error.value.message
+
+
+def test_an_over_long_start_date_is_refused():
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_start_date("2024-01-01" + "0" * 5000)
+    assert "ISO-8601" in error.value.message and len(error.value.message) < 200

@@ -32,7 +32,11 @@ def test_rate_limit_reset_is_used_without_retry_after():
 def test_no_advice_means_exponential_backoff():
     strategy = FreshchatBackoffStrategy()
     assert [strategy.backoff_time(response_with(429, {}), attempt) for attempt in (1, 2, 3)] == [1, 2, 4]
-    assert strategy.backoff_time(response_with(503, {}), 3) == 4
+
+
+def test_other_retries_keep_the_cdks_backoff():
+    assert FreshchatBackoffStrategy().backoff_time(response_with(503, {}), 3) is None
+    assert FreshchatBackoffStrategy().backoff_time(requests.exceptions.ReadTimeout("slow"), 1) is None
 
 
 def test_a_zero_wait_still_waits_a_little():
@@ -195,3 +199,17 @@ def test_a_failure_while_walking_users_is_reported_under_the_stream_being_read(r
     [error] = [e for e in output.errors if e.trace.error.stream_descriptor]
     assert error.trace.error.stream_descriptor.name == "messages"
     assert "HTTP 500 from GET /v2/users/u1/conversations" in error.trace.error.message
+
+
+def test_429s_that_never_end_fail_with_the_path_and_the_way_out(requests_mock):
+    requests_mock.get(f"{API}/roles", status_code=429, headers={"Retry-After": "1"}, json={"code": 429, "status": "TOO_MANY_REQUESTS"})
+    output = run_read(["roles"])
+    message = output.errors[0].trace.error.message
+    assert "HTTP 429" in message and "GET /v2/roles" in message and "requests_per_minute" in message
+
+
+def test_a_bare_object_without_its_key_is_a_changed_shape(requests_mock):
+    requests_mock.get(f"{API}/accounts/configuration", json={"status": "OK", "data": {"account_id": "1"}})
+    output = run_read(["account"])
+    assert "has no JSON object with 'account_id'" in output.errors[0].trace.error.message
+    assert records_of(output, "account") == []

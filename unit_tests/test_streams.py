@@ -281,3 +281,9 @@ def test_ids_from_responses_cannot_step_out_of_their_path_segment(requests_mock)
     account = requests_mock.get(f"{API}/accounts/configuration", json={"account_id": "1"})
     run_read(["conversations"])
     assert escaped.call_count == 1 and account.call_count == 0
+
+
+def test_a_catalog_naming_an_unknown_stream_is_a_config_error(requests_mock):
+    output = run_read(["tickets"])
+    assert output.errors and output.errors[-1].trace.error.failure_type.value == "config_error"
+    assert requests_mock.call_count == 0
