@@ -11,7 +11,10 @@ from .source import SourceFreshchat
 
 
 class FreshchatEntrypoint(AirbyteEntrypoint):
-    """The CDK's entrypoint, except that a config refused by `check` names the field at fault (the CDK's spec check names only the value)."""
+    """The CDK's entrypoint, except that a config refused by `check` names the field at fault.
+
+    The CDK's spec check, which runs first, names only the offending value.
+    """
 
     @staticmethod
     def validate_connection(source_spec: ConnectorSpecification, config: Mapping[str, Any]) -> None:
