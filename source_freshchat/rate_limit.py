@@ -11,10 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Optional, Union
 
 import requests
-from airbyte_cdk.sources.streams.call_rate import (
-    FixedWindowCallRatePolicy,
-    HttpAPIBudget,
-)
+from airbyte_cdk.sources.streams.call_rate import FixedWindowCallRatePolicy, HttpAPIBudget, MovingWindowCallRatePolicy, Rate
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 
 MAX_WAIT_SECONDS = 600.0
@@ -70,26 +67,53 @@ class FreshchatBackoffStrategy(BackoffStrategy):
         return wait
 
 
+class FreshchatWindow(FixedWindowCallRatePolicy):
+    """The CDK's fixed window, made to follow Freshchat's own windows.
+
+    The CDK only ever lowers its count from `X-RateLimit-Remaining` and rolls over on its own
+    clock, so when a response announces the next window's reset early, its count carries over
+    into a window the server has refilled, and requests wait for nothing. Here a later reset starts
+    a new window with the server's count, and a late answer from an older window is ignored.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._follows_server = False  # until a response says when Freshchat's window resets, the window is our own guess
+
+    def update(self, available_calls: Optional[int], call_reset_ts: Optional[datetime]) -> None:
+        with self._lock:
+            following = self._follows_server
+            if following and call_reset_ts is not None and call_reset_ts < self._next_reset_ts:
+                return
+            if call_reset_ts is not None and available_calls is not None and (not following or call_reset_ts > self._next_reset_ts):
+                self._follows_server = True
+                self._next_reset_ts = call_reset_ts
+                self._calls_num = max(0, self._call_limit - available_calls)
+                return
+        super().update(available_calls, call_reset_ts)
+
+
 class FreshchatAPIBudget(HttpAPIBudget):
     """One call budget per sync, shared by every stream: Freshchat limits the account, not an endpoint.
 
-    The window is Freshchat's own: `X-RateLimit-Remaining` lowers what is left and
-    `X-RateLimit-Reset` says when it refills, so requests wait for the reset instead of running into
-    429s. `requests_per_minute` caps the rate further for accounts that share their limit with other tools.
+    The window is Freshchat's own: `X-RateLimit-Remaining` says what is left and `X-RateLimit-Reset`
+    when it refills, so requests wait for the reset instead of running into 429s.
+    `requests_per_minute` adds a moving-window cap of our own, for accounts that share their limit
+    with other tools.
     """
 
     def __init__(self, requests_per_minute: Optional[int], in_flight: int) -> None:
-        window = FixedWindowCallRatePolicy(
-            next_reset_ts=datetime.now() + WINDOW,
-            period=WINDOW,
-            call_limit=requests_per_minute or UNCAPPED_CALLS_PER_WINDOW,
-            matchers=[],
-        )
+        window = FreshchatWindow(next_reset_ts=datetime.now() + WINDOW, period=WINDOW, call_limit=UNCAPPED_CALLS_PER_WINDOW, matchers=[])
         super().__init__(
             ratelimit_reset_header="X-RateLimit-Reset",
             ratelimit_remaining_header="X-RateLimit-Remaining",
             status_codes_for_ratelimit_hit=[],  # a 429's wait comes from its own headers, in FreshchatBackoffStrategy
             policies=[window],
+        )
+        self._own_cap = (
+            MovingWindowCallRatePolicy(rates=[Rate(limit=requests_per_minute, interval=WINDOW)], matchers=[])
+            if requests_per_minute
+            else None
         )
         self._in_flight = in_flight
 
@@ -114,6 +138,8 @@ class FreshchatAPIBudget(HttpAPIBudget):
 
     def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         started = time.monotonic()
+        if self._own_cap:
+            self._do_acquire(request=request, policy=self._own_cap, block=block, timeout=timeout)
         super().acquire_call(request, block=block, timeout=timeout)
         waited = time.monotonic() - started
         if waited >= PACING_LOG_SECONDS:

@@ -71,3 +71,19 @@ def test_requests_per_minute_caps_the_rate():
     assert sum(timed_acquire(budget) for _ in range(3)) < 0.1
     with pytest.raises(Exception):
         budget.acquire_call(request(), block=False)  # the fourth call in the minute must wait
+
+
+def test_a_new_window_announced_early_starts_with_the_servers_count():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    now = time.time()
+    budget.update_from_response(request(), response(remaining=1, reset=now + 30))  # nearly spent window
+    budget.update_from_response(request(), response(remaining=500, reset=now + 35))  # the next one, refilled
+    assert sum(timed_acquire(budget) for _ in range(20)) < 0.5
+
+
+def test_a_late_answer_from_an_older_window_is_ignored():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    now = time.time()
+    budget.update_from_response(request(), response(remaining=500, reset=now + 35))
+    budget.update_from_response(request(), response(remaining=0, reset=now + 30))
+    assert timed_acquire(budget) < 0.1
