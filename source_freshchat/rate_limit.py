@@ -80,8 +80,14 @@ class FreshchatWindow(FixedWindowCallRatePolicy):
         super().__init__(**kwargs)
         self._follows_server = False  # until a response says when Freshchat's window resets, the window is our own guess
 
+    def _update_current_window(self) -> None:
+        if datetime.now() > self._next_reset_ts:
+            self._follows_server = False  # that window is over: the next response says when the new one ends
+        super()._update_current_window()
+
     def update(self, available_calls: Optional[int], call_reset_ts: Optional[datetime]) -> None:
         with self._lock:
+            self._update_current_window()
             following = self._follows_server
             if following and call_reset_ts is not None and call_reset_ts < self._next_reset_ts:
                 return

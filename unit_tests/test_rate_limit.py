@@ -87,3 +87,12 @@ def test_a_late_answer_from_an_older_window_is_ignored():
     budget.update_from_response(request(), response(remaining=500, reset=now + 35))
     budget.update_from_response(request(), response(remaining=0, reset=now + 30))
     assert timed_acquire(budget) < 0.1
+
+
+def test_after_a_window_ends_the_next_response_sets_the_new_one():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    now = time.time()
+    budget.update_from_response(request(), response(remaining=500, reset=now - 1))  # a window that has just ended
+    budget.acquire_call(request())  # rolls over on its own clock
+    budget.update_from_response(request(), response(remaining=0, reset=now + 1.2))  # the new window, already spent
+    assert timed_acquire(budget) > 0.5
