@@ -287,3 +287,14 @@ def test_a_catalog_naming_an_unknown_stream_is_a_config_error(requests_mock):
     output = run_read(["tickets"])
     assert output.errors and output.errors[-1].trace.error.failure_type.value == "config_error"
     assert requests_mock.call_count == 0
+
+
+def test_proxy_settings_from_the_environment_still_apply(monkeypatch):
+    from source_freshchat.config import parse_settings
+    from source_freshchat.streams.directory import Agents
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    kwargs = Agents(parse_settings(CONFIG)).request_kwargs(stream_state={})
+    assert kwargs["proxies"]["https"] == "http://proxy.example:3128"
+    assert kwargs["verify"] == "/etc/ssl/corporate.pem"
