@@ -1,0 +1,141 @@
+"""The benchmark's own logic on tiny accounts: its cost formula, its truth, its emulator launcher and one run of each kind.
+
+Nothing here measures speed; a tiny scenario only has to run and report what the data holds.
+"""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from . import benchmark
+from .benchmark import EmulatorProcess, Scenario, compare, expected_ids, minimum_requests, pages
+from .emulator import Dataset
+
+
+def test_pages_counts_an_empty_list_as_one_request():
+    assert [pages(n) for n in (0, 1, 50, 51, 100, 101)] == [1, 1, 1, 2, 2, 3]
+
+
+def test_minimum_of_a_tiny_account_by_hand():
+    # 3 users x 2 conversations x 60 messages: every conversation needs two message pages.
+    minimum = minimum_requests(Dataset(seed=3, users=3, conversations_per_user=2, messages_per_conversation=60))
+    assert minimum == {
+        "GET /v2/accounts/configuration": 1,
+        "GET /v2/users": 1,
+        "GET /v2/users/{id}/conversations": 3,
+        "GET /v2/conversations/{id}": 6,
+        "GET /v2/conversations/{id}/messages": 12,
+        "GET /v2/conversations/fields": 1,
+        "GET /v2/agents": 2,  # 57 agents
+        "GET /v2/groups": 1,
+        "GET /v2/channels": 1,
+        "GET /v2/roles": 1,
+        "GET /v2/outbound-messages": 1,
+    }
+    assert sum(minimum.values()) == 30
+
+
+def test_minimum_counts_conversations_once_and_empty_threads_once():
+    # 120 users: three user pages; every 5th user also lists its predecessor's conversation, which costs nothing more.
+    data = Dataset(seed=5, users=120, conversations_per_user=1, messages_per_conversation=0)
+    assert sum(len(ids) for ids in data.user_conversations.values()) == 120 + 24
+    minimum = minimum_requests(data)
+    assert minimum["GET /v2/users"] == 3
+    assert minimum["GET /v2/users/{id}/conversations"] == 120
+    assert minimum["GET /v2/conversations/{id}"] == 120
+    assert minimum["GET /v2/conversations/{id}/messages"] == 120  # no messages still costs the one request that says so
+
+
+def test_expected_ids_are_every_record_once():
+    data = Dataset(seed=3, users=6, conversations_per_user=2, messages_per_conversation=4)
+    ids = expected_ids(data)
+    assert len(ids["users"]) == 6 and len(ids["conversations"]) == 12 and len(ids["messages"]) == 48
+    assert len(ids["agents"]) == len(data.agents) and ids["account"] == [data.account["account_id"]]
+    assert all(len(set(keys)) == len(keys) for keys in ids.values())
+
+
+def test_compare_counts_lost_extra_and_duplicated_records():
+    expected = {"users": ["a", "b", "c"], "messages": ["m"]}
+    emitted = {"users": ["a", "a", "d"], "messages": ["m"], "roles": ["r"]}
+    assert compare(emitted, expected) == (2, 2, 1)  # lost b, c; extra d, r; a twice
+
+
+def test_command_line_values():
+    assert benchmark.parse_rate_limits("none, 500/5") == [None, (500, 5.0)]
+    assert benchmark.parse_workers("default,1,16") == [None, 1, 16]
+    assert benchmark.parse_numbers("100,1_000") == [100, 1000]
+    scenarios = benchmark.scenarios_of(benchmark.parse_args(["--sizes", "100", "--latencies", "0,50", "--rate-limits", "none"]))
+    assert [(s.users, s.latency_ms, s.rate_limit, s.workers) for s in scenarios] == [
+        (100, 0.0, None, None),
+        (100, 0.0, None, 1),
+        (100, 50.0, None, None),
+        (100, 50.0, None, 1),
+    ]
+    quick = benchmark.scenarios_of(benchmark.parse_args([]))
+    assert any(s.workers == 1 and s.latency_ms == 50 for s in quick) and any(s.rate_limit for s in quick)
+    # every sequential quick run has a default-concurrency run in the same environment to compare with
+    defaults = {s.environment for s in quick if s.workers is None}
+    assert all(s.environment in defaults for s in quick if s.workers == 1)
+
+
+def get(url: str, api_key: str = benchmark.API_KEY) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_launched_emulator_applies_faults_and_reports_its_counters():
+    with EmulatorProcess(3, 1, 1, error_rate=1.0) as emulator:
+        assert get(emulator.url + "/v2/accounts/configuration") in (500, 502, 503)
+        counts = emulator.counts()
+        assert counts["requests"] == {"GET /v2/accounts/configuration": 1}
+        assert sum(counts["statuses"].values()) == 1 and set(counts["statuses"]) <= {"500", "502", "503"}
+    with EmulatorProcess(3, 1, 1, rate_limit=(1, 60)) as emulator:
+        assert [get(emulator.url + "/v2/roles") for _ in range(2)] == [200, 429]
+        assert emulator.counts()["statuses"] == {"200": 1, "429": 1}
+
+
+def test_the_launched_emulator_serves_the_dataset_built_here():
+    with EmulatorProcess(4, 2, 3, seed=9) as emulator:
+        request = urllib.request.Request(
+            emulator.url + "/v2/users?created_from=2000-01-01T00:00:00.000Z&items_per_page=50",
+            headers={"Authorization": f"Bearer {benchmark.API_KEY}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            served = [user["id"] for user in json.load(response)["users"]]
+    assert sorted(served) == sorted(Dataset(9, 4, 2, 3).users)
+
+
+@pytest.fixture
+def report():
+    lines = []
+    yield lines.append
+
+
+def test_a_tiny_matrix_reports_every_record_and_at_least_the_minimum(tmp_path, report):
+    scenarios = [Scenario(5, workers=workers, conversations_per_user=2, messages_per_conversation=3) for workers in (None, 1)]
+    results = benchmark.run_matrix(scenarios, tmp_path, report)
+    data = Dataset(benchmark.SEED, 5, 2, 3)
+    for result in results:
+        assert result.sync.returncode == 0 and not result.sync.errors, result.sync.stderr_tail
+        assert result.sync.records == result.expected == sum(len(records) for records in map(data.records, expected_ids(data)))
+        assert result.lost == result.extra == result.duplicates == 0
+        assert result.requests >= result.minimum == sum(minimum_requests(data).values())
+        assert result.sync.peak_rss_mb > 0 and result.sync.wall_seconds > 0
+    assert results[0].speedup is not None and results[1].speedup is not None  # the sequential row compares with itself: 1.0
+    table = benchmark.table(results)
+    assert len(table.splitlines()) == 2 + len(results) and "speed-up" in table
+
+
+def test_a_tiny_incremental_run_carries_the_changes_made_after_the_full_run(tmp_path, report):
+    first, second = benchmark.run_incremental(10, tmp_path, fraction=0.2, new_messages=2, report=report)
+    assert first.lost == 0 and first.sync.returncode == 0
+    assert second.sync.returncode == 0 and not second.sync.errors, second.sync.stderr_tail
+    assert second.expected == 2 + 2 + 2  # two users updated, two messages added to two conversations
+    assert second.lost == 0 and second.before is first
+    assert any("for the full sync before it" in line for line in benchmark.notes([first, second]))
