@@ -151,22 +151,25 @@ class ParentWalk:
         self._users = seen
 
     def _users_in_order(self, created_from: Optional[str], on_behalf_of: str) -> Iterator[Tuple[str, Optional[str]]]:
-        """(id, created_time) of every user, oldest first; from `created_from` on when resuming."""
+        """(id, created_time) of every user, oldest first; from `created_from` on when resuming.
+
+        A user's created_time marks progress only while the listing really is in that order.
+        """
         if created_from is None and self._users is not None:
-            yield from self._users
-            return
-        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
-        if created_from is None:
-            listing = self.remember_users(listing)
+            users: Iterable[Tuple[str, Optional[str]]] = self._users
+        else:
+            listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
+            if created_from is None:
+                listing = self.remember_users(listing)
+            users = ((user["id"], user.get("created_time")) for user in listing)
         in_order = True
         previous: Optional[str] = None
-        for user in listing:
-            created = user.get("created_time")
+        for user_id, created in users:
             if in_order and not (isinstance(created, str) and (previous is None or created >= previous)):
                 in_order = False
                 logger.warning("Freshchat listed users out of created_time order: this sync can only checkpoint at the end of each stream")
             previous = created
-            yield user["id"], created if in_order else None
+            yield user_id, created if in_order else None
 
     def conversation_batches(
         self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
