@@ -289,7 +289,7 @@ def run_sync(
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(args, stdout=out, stderr=err)
-        status, usage = _wait(process, started + timeout)
+        status, usage, peak_rss_kb = _wait(process, started + timeout)
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     sync = _parse_output(out_path)
@@ -298,23 +298,42 @@ def run_sync(
         returncode=process.returncode,
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=peak_rss_kb / 1024,
         stderr_tail=stderr[-2000:],
         **sync,
     )
 
 
 def _wait(process: subprocess.Popen, deadline: float):
-    """Reaps exactly this child with wait4, for its own rusage (RUSAGE_CHILDREN would mix in every earlier child)."""
+    """Reaps exactly this child with wait4, for its own rusage (RUSAGE_CHILDREN would mix in every earlier child).
+
+    Also returns the child's peak RSS in kB. Not from rusage: on Linux a child's ru_maxrss starts from
+    the RSS of the process that forked it (this one, which holds the whole expected dataset), so it
+    comes from the child's own high-water mark in /proc, read while it runs.
+    """
+    peak_kb = 0
     while True:
+        peak_kb = max(peak_kb, _high_water_rss_kb(process.pid))
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
-            return status, usage
+            return status, usage, peak_kb or usage.ru_maxrss
         if time.perf_counter() > deadline:
             process.kill()
             _, status, usage = os.wait4(process.pid, 0)
-            return status, usage
+            return status, usage, peak_kb or usage.ru_maxrss
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def _high_water_rss_kb(pid: int) -> int:
+    """VmHWM of a running process; 0 where /proc does not say (not Linux, or already exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _parse_output(path: Path) -> dict:
@@ -732,15 +751,9 @@ def quick_matrix(
     conversations_per_user: int = CONVERSATIONS_PER_USER, messages_per_conversation: int = MESSAGES_PER_CONVERSATION
 ) -> List[Scenario]:
     return [
-        Scenario(
-            users,
-            latency,
-            rate_limit,
-            worker_count,
-            conversations_per_user=conversations_per_user,
-            messages_per_conversation=messages_per_conversation,
-        )
+        scenario
         for users, latency, rate_limit, worker_count in QUICK
+        for scenario in build_matrix([users], [latency], [rate_limit], [worker_count], conversations_per_user, messages_per_conversation)
     ]
 
 

@@ -4,6 +4,9 @@ Nothing here measures speed; a tiny scenario only has to run and report what the
 """
 
 import json
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -115,6 +118,15 @@ def test_the_launched_emulator_serves_the_dataset_built_here():
 def report():
     lines = []
     yield lines.append
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_peak_rss_is_the_childs_own_not_the_benchmark_process_that_forked_it():
+    ballast = b"x" * (200 << 20)  # this process now holds 200 MB; a child's rusage would start from it
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    _, _, peak_kb = benchmark._wait(child, time.perf_counter() + 30)
+    assert 0 < peak_kb < (100 << 10), f"{peak_kb} kB for a bare interpreter"
+    assert len(ballast) == 200 << 20
 
 
 def test_a_tiny_matrix_reports_every_record_and_at_least_the_minimum(tmp_path, report):
