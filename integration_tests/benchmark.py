@@ -48,6 +48,8 @@ CONVERSATIONS_PER_USER = 2
 MESSAGES_PER_CONVERSATION = 10
 RUN_TIMEOUT_SECONDS = 3600.0
 WAIT_POLL_SECONDS = 0.005
+# How the CDK ends its log line of a retried error ("Caught retryable error ... then retrying..."); 429s say "Retrying in".
+RETRY_LOG_ENDINGS = ("then retrying...",)
 
 RATE_LIMIT = (500, 5.0)  # 100 requests a second, in 5-second windows: below what 8 workers reach at 0 and 50 ms
 # The full matrix, also the values of dimensions a command line leaves out when it names others.
@@ -264,7 +266,7 @@ class Sync:
     final_state: List[dict]
     errors: List[str]
     rate_limit_logs: int  # the connector's own "Rate limited" / "Paced" log lines
-    retry_logs: int  # the CDK's "Retrying in" log lines: one per retried response or exception
+    retry_logs: int  # the CDK's retry log lines: one per retried response or exception
     stderr_tail: str
 
     @property
@@ -359,7 +361,7 @@ def _parse_output(path: Path) -> dict:
                 text = message["log"]["message"]
                 if text.startswith(("Rate limited", "Paced")):
                     rate_limit_logs += 1
-                if "Retrying in" in text:
+                if text.endswith(RETRY_LOG_ENDINGS) or "Retrying in" in text:
                     retry_logs += 1
                 elif message["log"]["level"] in ("ERROR", "FATAL"):
                     errors.append(text[:300])

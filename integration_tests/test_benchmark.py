@@ -144,6 +144,13 @@ def test_a_tiny_matrix_reports_every_record_and_at_least_the_minimum(tmp_path, r
     assert len(table.splitlines()) == 2 + len(results) and "speed-up" in table
 
 
+def test_a_tiny_soak_loses_nothing_and_every_retry_is_in_the_logs(tmp_path, report):
+    result = benchmark.run_soak(5, 0.1, (10_000, 1.0), tmp_path, report=report)
+    assert result.sync.returncode == 0 and not result.sync.errors, result.sync.stderr_tail
+    assert result.lost == result.extra == 0 and result.retries > 0
+    assert result.sync.retry_logs == result.retries
+
+
 def test_a_tiny_incremental_run_carries_the_changes_made_after_the_full_run(tmp_path, report):
     first, second = benchmark.run_incremental(10, tmp_path, fraction=0.2, new_messages=2, report=report)
     assert first.lost == 0 and first.sync.returncode == 0
