@@ -415,6 +415,7 @@ def test_survives_with_zero_lost_records(fault_name, target, clock, capfd):
     assert run.output.get_stream_statuses(run.stream)[-1] == AirbyteStreamStatus.COMPLETE
     fault.proof(run)
     assert_key_never_shown(run)
+    assert "Response Content" not in run.text, "a response body (customer data) appears in the logs"
 
 
 # -- loud failures --------------------------------------------------------------------------------

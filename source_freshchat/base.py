@@ -1,5 +1,6 @@
 """The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
 
+import logging
 from abc import ABC
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -19,6 +20,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from .config import FreshchatSettings
 from .errors import (
     MAX_RETRIES,
+    RESPONSE_BODY_LOG_FILTER,
     FreshchatErrorHandler,
     error_status,
     json_body,
@@ -53,6 +55,7 @@ class FreshchatStream(HttpStream, ABC):
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
         super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
+        logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the CDK's retry logs use this logger; adding twice is a no-op
         # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
         # every request goes to one origin, so resolve them once and pass them along instead.
         session = self._http_client._session

@@ -137,6 +137,28 @@ def error_message(response: requests.Response) -> Optional[str]:
     return None
 
 
+RESPONSE_CONTENT = ", Response Content: "  # how the CDK's retry log introduces the body
+
+
+class ResponseBodyLogFilter(logging.Filter):
+    """Keeps response bodies out of the CDK's retry logs.
+
+    Before retrying a response whose status is OK (for Freshchat: HTML or a cut-off JSON body), the
+    CDK logs "Status code: 200, Response Content: b'...'" with the whole body: customer records, or
+    a whole web page. The status stays in the log; the retry line after it names the request and why.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Status code: ") and RESPONSE_CONTENT in message:
+            status = message.split(RESPONSE_CONTENT, 1)[0]
+            record.msg, record.args = f"{status}; the response body is not logged, as it may hold customer data", ()
+        return True
+
+
+RESPONSE_BODY_LOG_FILTER = ResponseBodyLogFilter()
+
+
 def unexpected_shape(path: str, expected: str) -> AirbyteTracedException:
     message = f"Freshchat's response to {path} has no {expected}; the API may have changed. Please report this with the sync logs."
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

@@ -79,6 +79,9 @@ def test_server_errors_and_bad_bodies_are_retried(requests_mock):
     assert [r["id"] for r in records_of(output, "groups")] == ["g1"]
     assert requests_mock.call_count == 7  # six failures fit in the retry budget
     assert not output.errors
+    logs = full_output(output)
+    assert logs.count("Status code: 200; the response body is not logged") == 2  # the HTML page and the cut-off JSON
+    assert "Freshworks" not in logs and "Response Content" not in logs
 
 
 def test_retries_exhausted_fail_with_status_and_path(requests_mock):
