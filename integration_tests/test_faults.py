@@ -435,36 +435,21 @@ def path_of(route: str) -> str:
 LOUD: Dict[str, LoudFault] = {
     "401-during-read": LoudFault([401] * 40, [FailureType.config_error], ("401", "api_key", "API Tokens"), max_tries_per_request=1),
     "403-during-read": LoudFault([403] * 40, [FailureType.config_error], ("403", "domain", "scope", "{path}"), max_tries_per_request=1),
-    "retries-exhausted-500": LoudFault(
-        [500] * 60,
-        [FailureType.transient_error, FailureType.system_error],
-        ("500", "{path}"),
-        max_tries_per_request=MAX_RETRIES + 1,
-    ),
-    "retries-exhausted-503": LoudFault(
-        [503] * 60,
-        [FailureType.transient_error, FailureType.system_error],
-        ("503", "{path}"),
-        max_tries_per_request=MAX_RETRIES + 1,
-    ),
-    "retries-exhausted-429": LoudFault(
-        [429] * 60,
-        [FailureType.transient_error, FailureType.system_error],
-        ("429", "{path}"),
-        max_tries_per_request=MAX_RETRIES + 1,
-    ),
-    "retries-exhausted-connection-reset": LoudFault(
-        ["reset"] * 60,
-        [FailureType.transient_error, FailureType.system_error],
-        ("Connection", "{path}"),
-        max_tries_per_request=MAX_RETRIES + 1,
-    ),
-    "retries-exhausted-html-200": LoudFault(
-        ["html"] * 60,
-        [FailureType.transient_error, FailureType.system_error],
-        ("200", "not JSON", "{path}"),
-        max_tries_per_request=MAX_RETRIES + 1,
-    ),
+    **{
+        f"retries-exhausted-{name}": LoudFault(
+            [fault] * 60,
+            [FailureType.transient_error, FailureType.system_error],
+            (*mentions, "{path}"),
+            max_tries_per_request=MAX_RETRIES + 1,
+        )
+        for name, fault, mentions in (
+            ("500", 500, ("500",)),
+            ("503", 503, ("503",)),
+            ("429", 429, ("429",)),
+            ("connection-reset", "reset", ("Connection",)),
+            ("html-200", "html", ("200", "not JSON")),
+        )
+    },
     "response-shape-changed": LoudFault(["wrong_shape"] * 40, [FailureType.system_error], ("{path}", "changed"), max_tries_per_request=1),
 }
 
