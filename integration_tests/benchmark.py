@@ -51,7 +51,7 @@ WAIT_POLL_SECONDS = 0.005
 # How the CDK ends its log line of a retried error ("Caught retryable error ... then retrying..."); 429s say "Retrying in".
 RETRY_LOG_ENDINGS = ("then retrying...",)
 
-RATE_LIMIT = (500, 5.0)  # 100 requests a second, in 5-second windows: below what 8 workers reach at 0 and 50 ms
+RATE_LIMIT = (500, 5.0)  # 100 requests a second, in 5-second windows: below what the default concurrency reaches at 0 and 50 ms
 # The full matrix, also the values of dimensions a command line leaves out when it names others.
 FULL = dict(sizes=[100, 1000, 5000], latencies=[0.0, 50.0], rate_limits=[None, RATE_LIMIT], workers=[None, 1])
 # --quick (the default): every kind of row once, about 2-4 minutes on 2 cores. Sequential runs at

@@ -3,6 +3,8 @@
 import jsonschema
 import pytest
 
+from source_freshchat.config import DEFAULT_NUM_WORKERS
+
 from .conftest import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
 from .emulator import Behaviour, FreshchatEmulator
 
@@ -61,7 +63,7 @@ def assert_matches_truth(run, emulator, schemas):
             validator.validate(record)
 
 
-@pytest.mark.parametrize("num_workers", [1, 8])
+@pytest.mark.parametrize("num_workers", [1, DEFAULT_NUM_WORKERS])
 def test_full_read_returns_every_record_once(emulator, tmp_path, num_workers):
     config = emulator.config(num_workers=num_workers)
     catalog = configured_catalog(tmp_path, config)

@@ -34,6 +34,7 @@ from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 import source_freshchat.base as freshchat_base
 from source_freshchat import SourceFreshchat
+from source_freshchat.config import DEFAULT_NUM_WORKERS
 from source_freshchat.errors import MAX_RETRIES
 
 from .conftest import CONNECTOR, by_key, primary_key, reachable_records
@@ -42,7 +43,7 @@ from .emulator import server as emulator_server
 
 READ_TIMEOUT = 0.3  # the connector's read timeout in these tests; a hung request answers after HANG_SECONDS
 HANG_SECONDS = 1.0
-NUM_WORKERS = 8  # the connector's default: fan-out faults meet concurrent requests
+NUM_WORKERS = DEFAULT_NUM_WORKERS  # fan-out faults meet concurrent requests
 RETRY_AFTER = 30  # what a scripted 429 announces: far above any exponential first wait, so honouring it shows
 RANDOM_FAULT_CAP = 4  # random faults stop after this many, so no single request can exhaust its retries
 

@@ -1,10 +1,21 @@
+import logging
 from datetime import datetime, timezone
 
 import pytest
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_freshchat.config import format_timestamp, parse_api_key, parse_domain, parse_num_workers, parse_start_date
+from source_freshchat import SourceFreshchat
+from source_freshchat.config import (
+    DEFAULT_NUM_WORKERS,
+    MAX_NUM_WORKERS,
+    format_timestamp,
+    parse_api_key,
+    parse_domain,
+    parse_num_workers,
+    parse_settings,
+    parse_start_date,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +121,12 @@ def test_start_date_refuses_malformed_and_future_values(value, complaint):
 def test_num_workers_range(value):
     with pytest.raises(AirbyteTracedException):
         parse_num_workers(value)
+
+
+def test_spec_documents_the_num_workers_the_code_uses():
+    spec = SourceFreshchat().spec(logging.getLogger("airbyte")).connectionSpecification["properties"]["num_workers"]
+    assert (spec["default"], spec["maximum"]) == (DEFAULT_NUM_WORKERS, MAX_NUM_WORKERS)
+    assert parse_settings({"domain": "acme", "api_key": "key"}).num_workers == DEFAULT_NUM_WORKERS
 
 
 def test_timestamps_use_freshchat_format():
