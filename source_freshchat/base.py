@@ -34,6 +34,8 @@ PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
 
+logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the logger of the CDK's retry logs, for the whole process
+
 
 class FreshchatStream(HttpStream, ABC):
     """One Freshchat endpoint. Subclasses name `endpoint` and, when the body is not the record itself, `records_from`."""
@@ -55,7 +57,6 @@ class FreshchatStream(HttpStream, ABC):
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
         super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
-        logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the CDK's retry logs use this logger; adding twice is a no-op
         # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
         # every request goes to one origin, so resolve them once and pass them along instead.
         session = self._http_client._session
