@@ -122,9 +122,9 @@ def expected_ids(data: Dataset) -> Dict[str, List]:
 _DATASETS: Dict[Tuple[int, int, int, int], Dataset] = {}
 
 
-def dataset(seed: int, users: int, conversations_per_user: int, messages_per_conversation: int) -> Dataset:
+def dataset(scenario: "Scenario") -> Dataset:
     """The emulator's data, rebuilt here from the same seed and sizes (it is deterministic)."""
-    key = (seed, users, conversations_per_user, messages_per_conversation)
+    key = (scenario.seed, scenario.users, scenario.conversations_per_user, scenario.messages_per_conversation)
     if key not in _DATASETS:
         _DATASETS.clear()  # one at a time: a 5,000-user dataset is a few hundred MB
         _DATASETS[key] = Dataset(*key)
@@ -531,7 +531,7 @@ def run_matrix(scenarios: Sequence[Scenario], workdir: Path, report=print) -> Li
         environments.setdefault(scenario.environment, []).append(scenario)
     for group in environments.values():
         first = group[0]
-        data = dataset(first.seed, first.users, first.conversations_per_user, first.messages_per_conversation)
+        data = dataset(first)
         with _emulator_for(first) as emulator:
             for scenario in group:
                 result = measure(emulator, scenario, catalogs.get(emulator), workdir, data)
@@ -549,10 +549,14 @@ def run_incremental(
     fraction: float = INCREMENTAL_UPDATED_USER_FRACTION,
     new_messages: int = INCREMENTAL_NEW_MESSAGES,
     report=print,
+    **shape: int,
 ) -> List[Result]:
-    """A first incremental sync (no state: everything), a small change, then a sync from the first one's state."""
-    full = Scenario(users, latency_ms=latency_ms, workers=workers, kind="incr-first")
-    data = dataset(full.seed, full.users, full.conversations_per_user, full.messages_per_conversation)
+    """A first incremental sync (no state: everything), a small change, then a sync from the first one's state.
+
+    `shape`: `conversations_per_user` and `messages_per_conversation`, as in `Scenario`.
+    """
+    full = Scenario(users, latency_ms=latency_ms, workers=workers, kind="incr-first", **shape)
+    data = dataset(full)
     with _emulator_for(full) as emulator:
         catalog = Catalogs(workdir).get(emulator, incremental=True)
         first = measure(emulator, full, catalog, workdir, data)
@@ -572,9 +576,12 @@ def run_incremental(
     return [first, second]
 
 
-def run_soak(users: int, error_rate: float, rate_limit: Tuple[int, float], workdir: Path, latency_ms: float = 0.0, report=print) -> Result:
-    scenario = Scenario(users, latency_ms=latency_ms, rate_limit=rate_limit, error_rate=error_rate, kind="soak")
-    data = dataset(scenario.seed, scenario.users, scenario.conversations_per_user, scenario.messages_per_conversation)
+def run_soak(
+    users: int, error_rate: float, rate_limit: Tuple[int, float], workdir: Path, latency_ms: float = 0.0, report=print, **shape: int
+) -> Result:
+    """`shape`: `conversations_per_user` and `messages_per_conversation`, as in `Scenario`."""
+    scenario = Scenario(users, latency_ms=latency_ms, rate_limit=rate_limit, error_rate=error_rate, kind="soak", **shape)
+    data = dataset(scenario)
     with _emulator_for(scenario) as emulator:
         result = measure(emulator, scenario, Catalogs(workdir).get(emulator), workdir, data)
     report(progress_line(result))
@@ -807,16 +814,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def shape_of(args: argparse.Namespace) -> Dict[str, int]:
+    """The account's shape every part of one benchmark run uses."""
+    return {"conversations_per_user": args.conversations_per_user, "messages_per_conversation": args.messages_per_conversation}
+
+
 def scenarios_of(args: argparse.Namespace) -> List[Scenario]:
-    shape = (args.conversations_per_user, args.messages_per_conversation)
+    shape = shape_of(args)
     if not args.full and all(value is None for value in (args.sizes, args.latencies, args.rate_limits, args.workers)):
-        return quick_matrix(*shape)
+        return quick_matrix(**shape)
     return build_matrix(
         parse_numbers(args.sizes) if args.sizes else FULL["sizes"],
         parse_numbers(args.latencies, float) if args.latencies else FULL["latencies"],
         parse_rate_limits(args.rate_limits) if args.rate_limits else FULL["rate_limits"],
         parse_workers(args.workers) if args.workers else FULL["workers"],
-        *shape,
+        **shape,
     )
 
 
@@ -838,7 +850,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     report = lambda line: print(line, flush=True)  # noqa: E731
     results = run_matrix(scenarios, workdir, report)
     if args.incremental_users and "incremental" in parts:
-        results += run_incremental(args.incremental_users, workdir, report=report)
+        results += run_incremental(args.incremental_users, workdir, report=report, **shape_of(args))
     if "soak" in parts:
         results.append(
             run_soak(
@@ -848,6 +860,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
                 workdir,
                 latency_ms=args.soak_latency,
                 report=report,
+                **shape_of(args),
             )
         )
     print(

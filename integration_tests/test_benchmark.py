@@ -158,3 +158,29 @@ def test_a_tiny_incremental_run_carries_the_changes_made_after_the_full_run(tmp_
     assert second.expected == 2 + 2 + 2  # two users updated, two messages added to two conversations
     assert second.lost == 0 and second.before is first
     assert any("for the full sync before it" in line for line in benchmark.notes([first, second]))
+
+
+def test_every_part_of_a_run_uses_the_account_shape_of_the_command_line(monkeypatch, tmp_path):
+    shapes = {}
+
+    def recorder(part, returned):
+        def record(*args, **kwargs):
+            shapes[part] = (kwargs.get("conversations_per_user"), kwargs.get("messages_per_conversation"))
+            return returned
+
+        return record
+
+    def run_matrix(scenarios, *args, **kwargs):
+        shapes["matrix"] = {(scenario.conversations_per_user, scenario.messages_per_conversation) for scenario in scenarios}
+        return []
+
+    monkeypatch.setattr(benchmark, "connector_startup_seconds", lambda: 0.0)
+    monkeypatch.setattr(benchmark, "run_matrix", run_matrix)
+    monkeypatch.setattr(benchmark, "run_incremental", recorder("incremental", []))
+    monkeypatch.setattr(benchmark, "run_soak", recorder("soak", None))
+    monkeypatch.setattr(benchmark, "table", lambda results: "")
+    monkeypatch.setattr(benchmark, "notes", lambda results: [])
+    benchmark.main(
+        "--sizes 10 --latencies 0 --workers 1 --rate-limits none --soak --conversations-per-user 3 --messages-per-conversation 50".split()
+    )
+    assert shapes == {"matrix": {(3, 50)}, "incremental": (3, 50), "soak": (3, 50)}
