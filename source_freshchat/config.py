@@ -7,7 +7,7 @@ Every rule about what a valid `domain`, `api_key` and `start_date` look like liv
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -21,6 +21,17 @@ API_PATH = "/v2/"
 # with no 429s under a tight limit, since the rate-limit pacing, not the pool, keeps the request rate in bounds.
 DEFAULT_NUM_WORKERS = 16
 MAX_NUM_WORKERS = 32
+
+# How conversations and messages find what changed: walk every user, follow the Extract API's change feed, or choose.
+DISCOVERY_MODES = ("auto", "walk", "extract")
+DEFAULT_DISCOVERY_MODE = "auto"
+DEFAULT_FULL_WALK_INTERVAL_DAYS = 7
+MAX_FULL_WALK_INTERVAL_DAYS = 90  # well inside the Extract API's 15-month reach, so a due walk is never out of reach
+# Reports may show an event some time after it happened: each window re-reads this much of the previous one.
+DEFAULT_FEED_OVERLAP_MINUTES = 60
+MAX_FEED_OVERLAP_MINUTES = 7 * 24 * 60
+DEFAULT_REPORT_WAIT_MINUTES = 60  # reports take minutes; working clients give up after an hour or more
+MAX_REPORT_WAIT_MINUTES = 24 * 60
 
 DOMAIN_EXAMPLES = (
     "a valid domain looks like `acme`, `acme.freshchat.com`, `acme-123-abc.freshchat.com`, "
@@ -42,6 +53,10 @@ class FreshchatSettings:
     start_date: Optional[datetime]
     num_workers: int = DEFAULT_NUM_WORKERS
     requests_per_minute: Optional[int] = None
+    conversation_discovery: str = DEFAULT_DISCOVERY_MODE
+    full_walk_interval: timedelta = timedelta(days=DEFAULT_FULL_WALK_INTERVAL_DAYS)
+    feed_overlap: timedelta = timedelta(minutes=DEFAULT_FEED_OVERLAP_MINUTES)
+    report_wait: timedelta = timedelta(minutes=DEFAULT_REPORT_WAIT_MINUTES)
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -58,6 +73,18 @@ def parse_settings(config: Mapping[str, Any]) -> FreshchatSettings:
         start_date=parse_start_date(config.get("start_date")),
         num_workers=parse_num_workers(config.get("num_workers", DEFAULT_NUM_WORKERS)),
         requests_per_minute=parse_requests_per_minute(config.get("requests_per_minute")),
+        conversation_discovery=parse_conversation_discovery(config.get("conversation_discovery", DEFAULT_DISCOVERY_MODE)),
+        full_walk_interval=timedelta(
+            days=parse_whole_number(
+                config, "full_walk_interval_days", DEFAULT_FULL_WALK_INTERVAL_DAYS, 1, MAX_FULL_WALK_INTERVAL_DAYS, "days"
+            )
+        ),
+        feed_overlap=timedelta(
+            minutes=parse_whole_number(config, "feed_overlap_minutes", DEFAULT_FEED_OVERLAP_MINUTES, 0, MAX_FEED_OVERLAP_MINUTES, "minutes")
+        ),
+        report_wait=timedelta(
+            minutes=parse_whole_number(config, "report_wait_minutes", DEFAULT_REPORT_WAIT_MINUTES, 1, MAX_REPORT_WAIT_MINUTES, "minutes")
+        ),
     )
 
 
@@ -161,6 +188,23 @@ def parse_requests_per_minute(value: Any) -> Optional[int]:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise config_error(f"`requests_per_minute` must be a whole number of at least 1, or empty for no cap of our own, got {value!r}.")
+    return value
+
+
+def parse_conversation_discovery(value: Any) -> str:
+    if value not in DISCOVERY_MODES:
+        raise config_error(
+            f"`conversation_discovery` must be one of {', '.join(DISCOVERY_MODES)} (auto chooses per sync), got {str(value)[:40]!r}."
+        )
+    return value
+
+
+def parse_whole_number(config: Mapping[str, Any], key: str, default: int, minimum: int, maximum: int, unit: str) -> int:
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise config_error(f"`{key}` must be a whole number of {unit} from {minimum} to {maximum}, got {str(value)[:40]!r}.")
     return value
 
 

@@ -10,18 +10,22 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
+from .extract import ExtractClient
 from .rate_limit import FreshchatAPIBudget
 from .streams.account import Account
 from .streams.conversation_properties import ConversationProperties
 from .streams.conversations import Conversations
 from .streams.directory import Agents, Channels, Groups, Roles
+from .streams.discovery import ConversationDiscovery, Selection
 from .streams.messages import Messages
 from .streams.outbound_messages import OutboundMessages
 from .streams.parents import ParentWalk
+from .streams.reports import report_streams
 from .streams.users import Users
 
 T = TypeVar("T")
@@ -71,21 +75,29 @@ class SourceFreshchat(AbstractSource):
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
-        """The one registry of streams, in the order a sync reads them: parents before the streams that reuse them."""
+        """The one registry of streams, in the order a sync reads them: parents before the streams that reuse them.
+
+        During `read`, the streams know what the sync selected, so the Extract API jobs of every selected report
+        stream and of the change feed are queued before the first stream reads.
+        """
         settings = parse_settings(config)
         budget = FreshchatAPIBudget(settings.requests_per_minute, in_flight=settings.num_workers)
         parents = ParentWalk(settings, budget)
+        extract = ExtractClient(settings, budget)
+        selection: Selection = getattr(self, "_selection", {})
+        discovery = ConversationDiscovery(settings, parents, extract, selection)
         return [
             Account(settings, budget),
             Users(settings, parents),
-            Conversations(settings, parents),
-            Messages(settings, parents),
+            Conversations(settings, parents, discovery),
+            Messages(settings, parents, discovery),
             ConversationProperties(settings, budget),
             Agents(settings, budget),
             Groups(settings, budget),
             Channels(settings, budget),
             Roles(settings, budget),
             OutboundMessages(settings, budget),
+            *report_streams(settings, extract, selection),
         ]
 
     def read(
@@ -99,6 +111,11 @@ class SourceFreshchat(AbstractSource):
         order = {stream.name: position for position, stream in enumerate(self.streams(config))}
         ordered = sorted(catalog.streams, key=lambda configured: order.get(configured.stream.name, len(order)))
         self._config_error_seen = False
+        states = ConnectorStateManager(state)
+        self._selection = {
+            configured.stream.name: (configured.sync_mode, states.get_stream_state(configured.stream.name, configured.stream.namespace))
+            for configured in ordered
+        }
         for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
             if message.type == Type.TRACE and message.trace.error and message.trace.error.failure_type == FailureType.config_error:
                 self._config_error_seen = True

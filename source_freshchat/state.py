@@ -20,6 +20,7 @@ Rules:
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping, Optional
 
@@ -107,10 +108,16 @@ class Cursor:
         return min(moments, default=None)
 
     # -- one read -----------------------------------------------------------------------------
-    def begin(self, sync_mode: SyncMode) -> None:
-        """Fixes the lower bound for this read; state and checkpoints count only in incremental mode."""
+    def begin(self, sync_mode: SyncMode, reread_from: Optional[datetime] = None) -> None:
+        """Fixes the lower bound for this read; state and checkpoints count only in incremental mode.
+
+        `reread_from` lowers the bound below the cursor for this read, where records older than the cursor may have
+        been missed (a change-feed window, or a full walk after feed syncs).
+        """
         incremental = sync_mode == SyncMode.incremental
         committed = self._committed if incremental else None
+        if committed is not None and reread_from is not None:
+            committed = min(committed, reread_from)
         resume = self._incoming_resume if incremental else {}
         self._lower_bound = max((moment for moment in (committed, self._start_date) if moment), default=None)
         self._sync_started = min(datetime.now(timezone.utc), moment_of(resume.get("sync_started")) or datetime.now(timezone.utc))
@@ -161,6 +168,61 @@ class Cursor:
         safe = min(self._latest_seen, self._sync_started - SAFETY_MARGIN)
         if self._committed is None or safe > self._committed:
             self._committed = safe
+
+
+DISCOVERY_KEY = "discovery"
+
+
+@dataclass(frozen=True)
+class DiscoveryRecord:
+    """How a conversations or messages stream last found its conversations, kept in its state under `discovery`.
+
+    `{"last_full_walk": "<when the last complete walk started>", "changes_through": "<every change before this was read>",
+      "feed_since_walk": true|false, "walk_users": U, "walk_conversations": C}`
+    """
+
+    last_full_walk: Optional[datetime] = None
+    changes_through: Optional[datetime] = None
+    feed_since_walk: bool = False
+    walk_users: int = 0
+    walk_conversations: int = 0
+
+    @classmethod
+    def from_state(cls, state: Optional[Mapping[str, Any]]) -> "DiscoveryRecord":
+        raw = (state or {}).get(DISCOVERY_KEY)
+        if not isinstance(raw, Mapping):
+            return cls()
+        now = datetime.now(timezone.utc)
+
+        def moment(key: str) -> Optional[datetime]:
+            value = moment_of(raw.get(key))
+            return value if value is not None and value <= now else None
+
+        def count(key: str) -> int:
+            value = raw.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+        return cls(
+            moment("last_full_walk"),
+            moment("changes_through"),
+            raw.get("feed_since_walk") is True,
+            count("walk_users"),
+            count("walk_conversations"),
+        )
+
+    def to_state(self) -> Mapping[str, Any]:
+        return {
+            "last_full_walk": format_timestamp(self.last_full_walk) if self.last_full_walk else None,
+            "changes_through": format_timestamp(self.changes_through) if self.changes_through else None,
+            "feed_since_walk": self.feed_since_walk,
+            "walk_users": self.walk_users,
+            "walk_conversations": self.walk_conversations,
+        }
+
+    @property
+    def walk_requests(self) -> int:
+        """What the last full walk cost: the user pages, one listing per user, one detail per conversation."""
+        return -(-self.walk_users // 50) + self.walk_users + self.walk_conversations
 
 
 class CursorStateMixin:

@@ -15,6 +15,11 @@ import pytest
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from jsonschema import Draft7Validator, FormatChecker
 
+from source_freshchat import SourceFreshchat
+from source_freshchat.config import parse_settings
+from source_freshchat.extract import EVENTS, ExtractClient, normalise_column
+from source_freshchat.streams.reports import KEY_COLUMN, ReportStream
+
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_freshchat" / "schemas"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -30,6 +35,9 @@ PRIMARY_KEYS = {
     "roles": "id",
     "outbound_messages": "message_id",
 }
+# One stream per Extract API event: its natural id where it has one, else the row hash.
+REPORT_PRIMARY_KEYS = {event.stream: event.natural_key or KEY_COLUMN for event in EVENTS.values()}
+PRIMARY_KEYS.update(REPORT_PRIMARY_KEYS)
 STREAMS = sorted(PRIMARY_KEYS)
 
 # Fields named by the API guide and the issue, per stream.
@@ -162,6 +170,25 @@ DOCUMENTED_FIELDS = {
         "failure_reason",
     },
 }
+# Section 6 of the API guide: columns seen in use per kind of event.
+LIFECYCLE_COLUMNS = {"conversation_id", "created_at", "agent_id"}
+DOCUMENTED_FIELDS.update(
+    {
+        "agent_activity": {"agent_id", "created_at"},
+        "agent_intelliassign_activity": {"agent_id", "created_at"},
+        "conversation_agent_assigned": LIFECYCLE_COLUMNS,
+        "conversation_group_assigned": {"conversation_id", "created_at", "group_id"},
+        "conversation_created": {"conversation_id", "created_at", "channel_id", "group_id"},
+        "conversation_resolved": LIFECYCLE_COLUMNS | {"group_id"},
+        "conversation_resolution_label": LIFECYCLE_COLUMNS,
+        "message_sent": LIFECYCLE_COLUMNS | {"message_id"},
+        "csat_score": {"csat_id", "value", "csat_response", "agent_id", "conversation_id", "created_at"},
+        "first_response_time": LIFECYCLE_COLUMNS | {"value_in_seconds", "group_id", "channel_id"},
+        "response_time": LIFECYCLE_COLUMNS | {"value_in_seconds"},
+        "resolution_time": LIFECYCLE_COLUMNS | {"value_in_seconds", "group_id", "channel_id"},
+        "chat_transcript": {"conversation_id", "message_id", "created_time", "actor_type", "actor_id", "message_type", "message_parts"},
+    }
+)
 
 PART_KINDS = {
     "text",
@@ -528,6 +555,60 @@ SAMPLES = {
     ],
 }
 
+
+def report_sample(stream: str, row: Mapping[str, str]) -> Mapping[str, Any]:
+    """A raw report row (title-style headers, as some accounts write them) as the stream emits it."""
+    event = next(event for event in EVENTS.values() if event.stream == stream)
+    settings = parse_settings({"domain": "acme", "api_key": "key"})
+    normalised = {normalise_column(name): value or None for name, value in row.items()}
+    return ReportStream(event, settings, ExtractClient(settings), {}).record_of(normalised)
+
+
+REPORT_ROWS = {
+    "agent_activity": {"Agent ID": AGENT_ID, "Status": "Lunch", "Previous Status": "AVAILABLE", "Created At": "2026-10-01 08:00:00"},
+    "agent_intelliassign_activity": {"Agent ID": AGENT_ID, "Activity": "ONLINE", "Created At": "2026-10-01T08:00:00.000Z"},
+    "conversation_agent_assigned": {
+        "Conversation ID": CONVERSATION_ID,
+        "Agent ID": AGENT_ID,
+        "Group ID": GROUP_ID,
+        "Assigned By": "system",
+        "Created At": "2026-10-01 08:00:00",
+    },
+    "conversation_group_assigned": {"Conversation ID": CONVERSATION_ID, "Group ID": GROUP_ID, "Created At": "2026-10-01 08:00:00"},
+    "conversation_created": {
+        "Conversation ID": CONVERSATION_ID,
+        "User ID": USER_ID,
+        "Channel ID": CHANNEL_ID,
+        "Group ID": "",
+        "Created At": "2026-10-01 08:00:00",
+    },
+    "conversation_resolved": {"Conversation ID": CONVERSATION_ID, "Agent ID": AGENT_ID, "Created At": "2026-10-01 09:00:00"},
+    "conversation_resolution_label": {
+        "Conversation ID": CONVERSATION_ID,
+        "Label": "Billing",
+        "Sub Label": "Refund",
+        "Created At": "1759309200",
+    },
+    "message_sent": {"Message ID": "m-1", "Conversation ID": CONVERSATION_ID, "Agent ID": AGENT_ID, "Created At": "2026-10-01 08:05:00"},
+    "csat_score": {"CSAT ID": "csat-1", "Conversation ID": CONVERSATION_ID, "Value": "4", "CSAT Response": 'Fast, "kind"\nthanks'},
+    "first_response_time": {"Conversation ID": CONVERSATION_ID, "Agent ID": AGENT_ID, "Value In Seconds": "42", "Created At": "2026-10-01"},
+    "response_time": {"Conversation ID": CONVERSATION_ID, "Message ID": "m-2", "Value In Seconds": "12.5", "Created At": "2026-10-01"},
+    "resolution_time": {
+        "Conversation ID": CONVERSATION_ID,
+        "Value In Seconds": "3600",
+        "Unknown Column": "kept",
+        "Created At": "2026-10-01",
+    },
+    "chat_transcript": {
+        "Conversation ID": CONVERSATION_ID,
+        "Message ID": "m-3",
+        "Actor Type": "user",
+        "Message Parts": '[{"text": {"content": "Hi, my order, please"}}]',
+        "Created Time": "2026-10-01T08:00:00.123Z",
+    },
+}
+SAMPLES.update({stream: [report_sample(stream, row)] for stream, row in REPORT_ROWS.items()})
+
 # Records a schema must reject: (stream, record, why).
 BAD_RECORDS = [
     ("users", {"id": None}, "null primary key"),
@@ -593,8 +674,9 @@ def _validator(schema: Mapping[str, Any]) -> Draft7Validator:
     return Draft7Validator(schema, format_checker=FORMAT_CHECKER)
 
 
-def test_schema_files_are_the_ten_streams():
+def test_schema_files_are_the_streams():
     assert sorted(p.stem for p in SCHEMAS_DIR.glob("*.json")) == STREAMS
+    assert sorted(stream.name for stream in SourceFreshchat().streams({"domain": "acme", "api_key": "key"})) == STREAMS
 
 
 def _pretty(value: Any, level: int = 0) -> str:

@@ -205,7 +205,11 @@ def test_conversations_incremental_filters_on_updated_time_and_moves_the_cursor(
         ["conversations"], sync_mode=SyncMode.incremental, state={"conversations": {"updated_time": "2025-03-01T00:00:00.000Z"}}
     )
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
-    assert final_state(output, "conversations") == {"updated_time": "2025-06-01T00:00:00.000Z"}
+    state = final_state(output, "conversations")
+    assert state["updated_time"] == "2025-06-01T00:00:00.000Z"
+    walk = state["discovery"]  # a complete walk: the next sync may follow the change feed until the next one is due
+    assert (walk["walk_users"], walk["walk_conversations"], walk["feed_since_walk"]) == (1, 2, False)
+    assert walk["last_full_walk"] == walk["changes_through"]
 
 
 def test_messages_follow_link_and_carry_their_conversation_id(requests_mock):
@@ -250,7 +254,7 @@ def test_messages_incremental_stops_paging_at_the_cursor(requests_mock):
     output = run_read(["messages"], sync_mode=SyncMode.incremental, state={"messages": {"created_time": "2025-03-02T00:00:00.000Z"}})
     assert [r["id"] for r in records_of(output, "messages")] == ["m3", "m2"]  # the one exactly at the cursor is read again
     assert calls(requests_mock, "conversations/c1/messages") == 1
-    assert final_state(output, "messages") == {"created_time": "2025-03-03T00:00:00.000Z"}
+    assert final_state(output, "messages")["created_time"] == "2025-03-03T00:00:00.000Z"
 
 
 def test_one_sync_walks_users_and_conversations_once_for_all_three_streams(requests_mock):

@@ -1,6 +1,7 @@
 from typing import Iterable, List, Optional, Tuple
 
 from ..config import FreshchatSettings
+from .discovery import ConversationDiscovery
 from .fanout import FanOutStream
 from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
@@ -17,8 +18,8 @@ class Conversations(FanOutStream):
     endpoint = "conversations/{conversation_id}"
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
-        super().__init__(settings, parents)
+    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
+        super().__init__(settings, parents, discovery)
         self._walked: List[Tuple[Optional[str], List[ConversationRef]]] = []
 
     def fetch(self, conversation: ConversationRef) -> List[Record]:
@@ -30,8 +31,8 @@ class Conversations(FanOutStream):
         self._walked.append((batch.user_created, [(record["conversation_id"], record.get("updated_time")) for record in batch.records]))
         return [record for record in batch.records if self.state_cursor.accepts(record)]
 
-    def walk_finished(self, complete: bool) -> None:
-        super().walk_finished(complete)
-        if complete:  # messages, later in this sync, replays these instead of walking users again
-            self._parents.remember_conversations(self._walked)
+    def walk_finished(self, complete: bool, advance: bool = True) -> None:
+        super().walk_finished(complete, advance)
+        if complete and self._plan is not None:  # messages, later in this sync, replays these instead of walking users again
+            self._plan.source.remember_conversations(self._walked)
         self._walked = []

@@ -1,14 +1,15 @@
 """The base of the streams reached through users -> conversations: conversations and messages."""
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from ..base import FreshchatStream
 from ..config import FreshchatSettings
-from ..state import Cursor, CursorStateMixin
+from ..state import DISCOVERY_KEY, Cursor, CursorStateMixin, DiscoveryRecord
+from .discovery import ConversationDiscovery, StreamPlan
 from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
 # The CDK checkpoints after each slice; a slice is this many users' worth of records.
@@ -16,7 +17,8 @@ USERS_PER_CHECKPOINT = 200
 
 
 class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
-    """Reads `fetch(conversation)` for every conversation, user by user, and checkpoints where to resume.
+    """Reads `fetch(conversation)` for every conversation the sync's source gives (the walk or the change feed),
+    and checkpoints where to resume.
 
     The walk runs as one pipeline across slices: a slice only tells the CDK when to checkpoint, so
     the concurrent requests never drain at a slice boundary.
@@ -25,11 +27,24 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
     # Keys a stream keeps in its state beside the cursor.
     state_keys: Tuple[str, ...] = ()
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
-        self.state_cursor = Cursor(self.cursor_field, settings.start_date, self.state_keys)
+    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
+        self.state_cursor = Cursor(self.cursor_field, settings.start_date, (*self.state_keys, DISCOVERY_KEY))
         self._parents = parents
+        self._discovery = discovery
+        self._record = DiscoveryRecord()
+        self._plan: Optional[StreamPlan] = None
         self._batches: Optional[Iterator[UserBatch]] = None
         super().__init__(settings, parents.api_budget)
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        state = self.state_cursor.state
+        return {**state, DISCOVERY_KEY: self._record.to_state()} if self._record.last_full_walk else state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self.state_cursor.state = value
+        self._record = DiscoveryRecord.from_state(value)
 
     @abstractmethod
     def fetch(self, conversation: ConversationRef) -> List[Record]:
@@ -39,16 +54,23 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
     def emit(self, batch: UserBatch) -> Iterable[Record]:
         """The records of one user's batch that this sync emits; runs on the reading thread."""
 
-    def walk_finished(self, complete: bool) -> None:
-        """Called once the walk is over; `complete` when it covered every user (not resumed halfway)."""
-        self.state_cursor.finish()
+    def walk_finished(self, complete: bool, advance: bool = True) -> None:
+        """Called once the walk is over; `complete` when it covered every user (not resumed halfway).
+
+        `advance=False`: this read may have missed records, so neither the cursor nor the discovery record moves.
+        """
+        self.state_cursor.finish(advance)
+        if advance and self._plan is not None:
+            walk_size = self._parents.walk_size if complete else None
+            self._record = ConversationDiscovery.after_read(self._record, self._plan, self.state_cursor.sync_started, walk_size)
 
     def stream_slices(
         self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None
     ) -> Iterable[Optional[Mapping[str, Any]]]:
-        self.state_cursor.begin(sync_mode)
-        resume_after = self.state_cursor.resume_after
-        self._batches = self._parents.conversation_batches(self.fetch, self.name, resume_after)
+        self._plan = self._discovery.for_stream(self.name, sync_mode, self._record)
+        self.state_cursor.begin(sync_mode, self._plan.reread_from)
+        resume_after = None if self._plan.feed else self.state_cursor.resume_after
+        self._batches = self._plan.source.conversation_batches(self.fetch, self.name, resume_after)
         self._complete_walk = resume_after is None
         while self._batches is not None:
             yield {}

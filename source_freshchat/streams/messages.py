@@ -8,6 +8,7 @@ from ..base import PAGE_SIZE
 from ..config import FreshchatSettings
 from ..errors import request_path, unexpected_shape
 from ..state import moment_of
+from .discovery import ConversationDiscovery
 from .fanout import FanOutStream
 from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
@@ -36,8 +37,8 @@ class Messages(FanOutStream):
     endpoint = "conversations/{conversation_id}/messages"
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk) -> None:
-        super().__init__(settings, parents)
+    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
+        super().__init__(settings, parents, discovery)
         self._evidence: Optional[bool] = None  # from the last sync: True, False (for good) or unknown
         self._verified = 0
         self._contradicted = False
@@ -46,13 +47,13 @@ class Messages(FanOutStream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        state = self.state_cursor.state
+        state = super().state
         evidence = self._evidence_after_this_sync()
         return {**state, EVIDENCE_KEY: evidence} if evidence is not None else state
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self.state_cursor.state = value
+        FanOutStream.state.fset(self, value)  # type: ignore[attr-defined]
         evidence = (value or {}).get(EVIDENCE_KEY)
         self._evidence = evidence if isinstance(evidence, bool) else None
 
@@ -117,6 +118,6 @@ class Messages(FanOutStream):
                 "A conversation's newest message is later than its updated_time: this account does not move updated_time on new "
                 "messages, so messages are no longer skipped by conversation, and the cursor stays put so the next sync re-reads them."
             )
-            self.state_cursor.finish(advance=not self._skipped)
+            super().walk_finished(complete, advance=not self._skipped)
         else:
             super().walk_finished(complete)

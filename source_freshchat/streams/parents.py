@@ -141,6 +141,7 @@ class ParentWalk:
         self.api_budget = api_budget
         self._users: Optional[List[Tuple[str, Optional[str]]]] = None
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
+        self.walk_size: Optional[Tuple[int, int]] = None  # (users, conversations) of this sync's complete walk, for the next sync's choice
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
@@ -194,12 +195,15 @@ class ParentWalk:
             claimed = [conversation_id for conversation_id in user_conversation_ids.ids_of(user_id) if first_claim(conversation_id)]
             return UserBatch(user_created, [record for conversation_id in claimed for record in fetch((conversation_id, None))])
 
+        walked = 0
         for walked, batch in enumerate(
             ordered_parallel_map(fetch_for_user, self._users_in_order(resume_after, on_behalf_of), self._workers), start=1
         ):
             yield batch
             if walked % PROGRESS_EVERY == 0:
                 logger.info(f"Walked the conversations of {walked} users; {len(first_claim)} conversations so far")
+        if resume_after is None:
+            self.walk_size = (walked, len(first_claim))
 
     def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
         """Called by the conversations stream after a complete walk: per user in order, (id, updated_time) of its conversations."""

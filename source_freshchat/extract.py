@@ -1,0 +1,508 @@
+"""Freshchat's Extract API (raw reports): the one client and job queue of a sync.
+
+A report is a job: `POST /v2/reports/raw` with an event and a time window, polled at
+`GET /v2/reports/raw/<id>` until it is COMPLETED, then downloaded from pre-signed links on a
+storage host that is not Freshchat. Everything that reads reports (the change feed of
+conversations, the report streams) says up front which events it needs from when (`want`), so
+that every job of the sync is created back to back, within Freshchat's creation quota, while the
+earlier ones generate; a consumer then waits for its own job (`links`, `link_rows`).
+
+Security: a download link's query string is a credential, and the API key must never leave the
+configured Freshchat origin. Downloads go through their own session, with no auth, no cookies
+and no netrc; only https links (or http on loopback, for the emulator) are followed, redirects
+included; logs and errors name a link by host and path only.
+
+Payloads are ZIP archives of CSV files (or a plain CSV), spooled to a temporary file and read
+row by row, never held in memory. Header names differ between events and accounts, so they are
+normalised (`Conversation ID` -> `conversation_id`) and unknown columns are kept.
+"""
+
+import calendar
+import csv
+import http.cookiejar
+import io
+import logging
+import re
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.http.http_client import HttpClient
+from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .config import FreshchatSettings, _is_loopback, format_timestamp
+from .errors import FreshchatErrorHandler, error_message, json_body
+from .rate_limit import FreshchatBackoffStrategy, seconds_until_retry
+from .state import moment_of
+
+logger = logging.getLogger("airbyte")
+
+REPORTS_PATH = "reports/raw"
+REACH_MONTHS = 15  # Freshchat refuses a window that starts earlier than this before today
+REACH_SLACK = timedelta(days=1)  # stay clear of the boundary, whose exact rule (calendar months, time zone) is not documented
+FIRST_POLL_SECONDS = 2.0
+POLL_GROWTH = 1.5
+MAX_POLL_SECONDS = 30.0
+CREATION_ATTEMPTS = 3  # a FAILED job is created again this many times in all before its stream fails
+CREATION_WAIT_WITHOUT_ADVICE_SECONDS = 60.0  # the reported quota is about one creation per minute
+LINK_REFRESHES = 3  # an expired link (403) is replaced by polling the job again, this many times per link
+DOWNLOAD_ATTEMPTS = 4
+MAX_REDIRECTS = 5
+DOWNLOAD_TIMEOUT = (10, 300)
+API_TIMEOUT = (10, 60)
+CHUNK_BYTES = 1 << 20
+WAIT_LOG_SECONDS = 60.0
+DONE_STATUSES = {"COMPLETED", "SUCCESS"}
+FAILED_STATUSES = {"FAILED", "ERROR"}
+
+
+@dataclass(frozen=True)
+class ReportEvent:
+    """One Extract API event and how its rows read: which column holds the event's time, what identifies a row."""
+
+    name: str
+    stream: str
+    time_column: str = "created_at"
+    natural_key: Optional[str] = None  # an id column the event carries; otherwise a hash of `identity` is the key
+    identity: tuple = ("conversation_id", "agent_id")
+
+
+# The events of section 6 of the API notes, in the order streams are registered. Column names are the normalised ones.
+EVENTS: Mapping[str, ReportEvent] = {
+    event.name: event
+    for event in (
+        ReportEvent("Agent-Activity", "agent_activity", identity=("agent_id", "status")),
+        ReportEvent("Agent-Intelliassign-Activity", "agent_intelliassign_activity", identity=("agent_id", "activity")),
+        ReportEvent("Conversation-Agent-Assigned", "conversation_agent_assigned", identity=("conversation_id", "agent_id")),
+        ReportEvent("Conversation-Group-Assigned", "conversation_group_assigned", identity=("conversation_id", "group_id")),
+        ReportEvent("Conversation-Created", "conversation_created", identity=("conversation_id",)),
+        ReportEvent("Conversation-Resolved", "conversation_resolved", identity=("conversation_id", "agent_id")),
+        ReportEvent("Conversation-Resolution-Label", "conversation_resolution_label", identity=("conversation_id", "label", "sub_label")),
+        ReportEvent("Message-Sent", "message_sent", natural_key="message_id"),
+        ReportEvent("CSAT-Score", "csat_score", natural_key="csat_id"),
+        ReportEvent("First-Response-Time", "first_response_time", identity=("conversation_id", "agent_id")),
+        ReportEvent("Response-Time", "response_time", natural_key="message_id"),
+        ReportEvent("Resolution-Time", "resolution_time", identity=("conversation_id", "agent_id")),
+        ReportEvent("Chat-Transcript", "chat_transcript", time_column="created_time", natural_key="message_id"),
+    )
+}
+
+Row = Dict[str, Optional[str]]
+
+
+class ReportError(AirbyteTracedException):
+    """A report this sync cannot have. `refused`: the account does not offer it (no Extract API, or not this event)."""
+
+    def __init__(self, message: str, refused: bool = False, failure_type: FailureType = FailureType.system_error) -> None:
+        super().__init__(message=message, internal_message=message, failure_type=failure_type)
+        self.refused = refused
+
+
+class LinkExpired(Exception):
+    """The storage host refused a download link (403): it expired, and the job gives fresh ones when polled again."""
+
+
+def reach_floor(now: datetime) -> datetime:
+    """The earliest window start Freshchat accepts now, with a day to spare."""
+    month_index = now.year * 12 + now.month - 1 - REACH_MONTHS
+    year, month = divmod(month_index, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day) + REACH_SLACK
+
+
+def window_end() -> datetime:
+    """Reports are asked up to now: events after it are the next sync's."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def normalise_column(name: str) -> str:
+    """`Conversation ID`, `conversation-id` and `conversation_id` all read as `conversation_id`."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def report_time(value: Any) -> Optional[datetime]:
+    """An event time as reports write it: ISO-8601 with or without zone (UTC), a space for the T, or epoch (s or ms)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return moment_of(int(value.strip()))
+    return moment_of(value)
+
+
+def safe_url(url: str) -> str:
+    """A download link without its query string, which is a credential: scheme, host and path only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def check_download_url(url: str) -> None:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ReportError(
+        f"Freshchat's report link points to {safe_url(url)}, which is not https; refusing to download a report over an "
+        "unencrypted connection. Please report this with the sync logs."
+    )
+
+
+# -- reading payloads ----------------------------------------------------------------------
+def report_rows(payload: IO[bytes]) -> Iterator[Row]:
+    """Rows of a downloaded report: every CSV file of a ZIP archive in turn, or a plain CSV."""
+    payload.seek(0)
+    if payload.read(4) != b"PK\x03\x04":
+        payload.seek(0)
+        yield from csv_rows(payload)
+        return
+    payload.seek(0)
+    with zipfile.ZipFile(payload) as archive:
+        members = [member for member in archive.infolist() if not member.is_dir()]
+        csv_members = [member for member in members if member.filename.lower().endswith(".csv")] or members
+        for member in csv_members:
+            with archive.open(member) as raw:
+                yield from csv_rows(raw)
+
+
+def csv_rows(raw: IO[bytes]) -> Iterator[Row]:
+    """Rows of one CSV file, streamed; a UTF-8 BOM is dropped, empty fields read as None."""
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        columns = unique_columns([normalise_column(name) for name in header])
+        for values in reader:
+            if not any(values):
+                continue  # a blank line, e.g. at the end of a file
+            row: Row = {column: value if value != "" else None for column, value in zip(columns, values)}
+            for extra, value in enumerate(values[len(columns) :], start=1):
+                row[f"extra_column_{extra}"] = value
+            yield row
+    finally:
+        text.detach()  # the caller closes the file it opened
+
+
+def unique_columns(columns: List[str]) -> List[str]:
+    """Two headers that normalise alike (`Agent ID`, `agent_id`) keep both values: the second gets a suffix."""
+    seen: Dict[str, int] = {}
+    unique = []
+    for column in columns:
+        column = column or "column"
+        seen[column] = seen.get(column, 0) + 1
+        unique.append(column if seen[column] == 1 else f"{column}_{seen[column]}")
+    return unique
+
+
+# -- jobs ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportLink:
+    start: Optional[str]
+    end: Optional[str]
+    url: str
+
+
+@dataclass
+class ReportJob:
+    event: str
+    start: datetime
+    end: datetime
+    job_id: Optional[str] = None
+    status: str = "NOT CREATED"
+    links: List[ReportLink] = field(default_factory=list)
+    creations: int = 0
+    created_at: float = 0.0
+    next_poll_at: float = 0.0
+    poll_interval: float = FIRST_POLL_SECONDS
+    last_wait_log: float = 0.0
+    error: Optional[ReportError] = None
+
+    @property
+    def window(self) -> str:
+        return f"{format_timestamp(self.start)} to {format_timestamp(self.end)}"
+
+    @property
+    def finished(self) -> bool:
+        return self.error is not None or self.status in DONE_STATUSES
+
+    def describe(self) -> str:
+        return f"the {self.event} report for {self.window}"
+
+
+class ExtractClient:
+    """Creates, polls and downloads the reports of one sync; shared by every stream that reads reports."""
+
+    def __init__(
+        self,
+        settings: FreshchatSettings,
+        api_budget: Optional[APIBudget] = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._jobs: List[ReportJob] = []
+        self._creation_allowed_at = 0.0
+        tolerated = {
+            400: "the Extract API refused the request",
+            403: "no Extract API for this account or token",
+            404: "no Extract API for this account, or no such report",
+            429: "the Extract API's quota; the job queue waits and tries again",
+        }
+        self._api = HttpClient(
+            name="extract_api",
+            logger=logger,
+            error_handler=FreshchatErrorHandler(logger, tolerated),
+            api_budget=api_budget,
+            authenticator=TokenAuthenticator(settings.api_key),
+            backoff_strategy=FreshchatBackoffStrategy(),
+        )
+        self._storage = requests.Session()
+        self._storage.trust_env = False  # no netrc credentials; proxies and CA bundle are read below, per link
+        self._storage.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self._environment = requests.Session()  # reads the environment's proxy and CA settings, never sends
+
+    # -- what the sync needs ------------------------------------------------------------------
+    def want(self, event: str, start: datetime, end: datetime) -> ReportJob:
+        """Registers that this sync needs `event` from `start`; consumers of the same event share one job when they can."""
+        for job in self._jobs:
+            if job.event != event or job.error is not None:
+                continue
+            if job.job_id is None:
+                job.start, job.end = min(job.start, start), max(job.end, end)
+                return job
+            if job.start <= start:
+                return job
+        job = ReportJob(event, start, end)
+        self._jobs.append(job)
+        return job
+
+    def links(self, job: ReportJob) -> List[ReportLink]:
+        """Waits for the job (creating and polling every wanted job meanwhile) and returns its download links."""
+        self._wait_for(job)
+        return list(job.links)
+
+    def rows(self, job: ReportJob) -> Iterator[Row]:
+        for index, _ in enumerate(self.links(job)):
+            yield from self.link_rows(job, index)
+
+    def link_rows(self, job: ReportJob, index: int) -> Iterator[Row]:
+        """The rows behind one link of a finished job, downloaded to a temporary file first."""
+        payload = self._fetch_link(job, index)
+        with payload:
+            try:
+                yield from report_rows(payload)
+            except (zipfile.BadZipFile, UnicodeDecodeError, csv.Error) as error:
+                raise ReportError(
+                    f"Could not read part {index + 1} of {job.describe()}: {type(error).__name__}: {error}. "
+                    "Please report this with the sync logs."
+                ) from None
+
+    # -- the job queue -------------------------------------------------------------------------
+    def _wait_for(self, job: ReportJob) -> None:
+        while not job.finished:
+            now = self._clock()
+            self._create_jobs(now)
+            self._poll_due_jobs(now)
+            self._give_up_on_overdue_jobs(now)
+            if job.finished:
+                break
+            self._sleep(max(0.05, self._next_action_at() - self._clock()))
+        if job.error is not None:
+            raise job.error
+
+    def _next_action_at(self) -> float:
+        moments = [job.next_poll_at for job in self._jobs if job.job_id and not job.finished]
+        if any(job.job_id is None and job.error is None for job in self._jobs):
+            moments.append(self._creation_allowed_at)
+        return min(moments, default=self._clock() + FIRST_POLL_SECONDS)
+
+    def _create_jobs(self, now: float) -> None:
+        for job in self._jobs:
+            if job.job_id is not None or job.error is not None:
+                continue
+            if now < self._creation_allowed_at:
+                return
+            self._create(job, now)
+
+    def _create(self, job: ReportJob, now: float) -> None:
+        body = {"start": format_timestamp(job.start), "end": format_timestamp(job.end), "event": job.event, "format": "csv"}
+        _, response = self._api.send_request(
+            "POST", self._url(REPORTS_PATH), request_kwargs={"timeout": API_TIMEOUT}, headers={"Accept": "application/json"}, json=body
+        )
+        status = response.status_code
+        if status == 429:
+            wait = seconds_until_retry(response) or CREATION_WAIT_WITHOUT_ADVICE_SECONDS
+            self._creation_allowed_at = self._clock() + wait
+            logger.info(
+                f"Freshchat's Extract API limits how often reports are created: waiting {wait:.0f}s before creating {job.describe()}"
+            )
+            return
+        if status in (403, 404):
+            job.error = ReportError(
+                f"This Freshchat account has no Extract API (HTTP {status} {error_message(response) or ''} creating {job.describe()}); "
+                "reports need a plan and an API token that include it.",
+                refused=True,
+            )
+            return
+        if status == 400:
+            job.error = ReportError(f"Freshchat refused {job.describe()}: {error_message(response) or 'HTTP 400'}", refused=True)
+            return
+        body = json_body(response)
+        job_id = body.get("id") if isinstance(body, dict) else None
+        if not job_id:
+            job.error = ReportError(f"Freshchat's answer to creating {job.describe()} has no job id; the API may have changed.")
+            return
+        job.job_id, job.status, job.links = str(job_id), "PENDING", []
+        job.creations += 1
+        job.created_at = job.created_at or now  # the wait bound counts from the first creation, across re-creations
+        job.next_poll_at = now + FIRST_POLL_SECONDS
+        job.poll_interval = FIRST_POLL_SECONDS
+        logger.info(f"Created {job.describe()} (job {job.job_id})")
+
+    def _poll_due_jobs(self, now: float) -> None:
+        for job in self._jobs:
+            if job.job_id and not job.finished and job.next_poll_at <= now:
+                self._poll(job)
+
+    def _poll(self, job: ReportJob) -> None:
+        _, response = self._api.send_request(
+            "GET", self._url(f"{REPORTS_PATH}/{quote(job.job_id or '', safe='')}"), request_kwargs={"timeout": API_TIMEOUT}, headers={}
+        )
+        now = self._clock()
+        if response.status_code == 429:
+            job.next_poll_at = now + (seconds_until_retry(response) or job.poll_interval)
+            return
+        if response.status_code in (400, 403, 404):
+            self._recreate_or_fail(job, f"its job {job.job_id} answered HTTP {response.status_code}")
+            return
+        body = json_body(response)
+        status = str(body.get("status") or "").upper() if isinstance(body, dict) else ""
+        links = [link for link in (body.get("links") or [])] if isinstance(body, dict) else []
+        if status in FAILED_STATUSES or any(str(link.get("status") or "").upper() in FAILED_STATUSES for link in links):
+            self._recreate_or_fail(job, f"Freshchat reported job {job.job_id} as FAILED")
+            return
+        pending_links = [link for link in links if str(link.get("status") or "COMPLETED").upper() not in DONE_STATUSES]
+        if status in DONE_STATUSES and not pending_links:
+            job.links = [self._link_of(link) for link in links]
+            if not all(link.url for link in job.links):
+                job.error = ReportError(
+                    f"A link of {job.describe()} has no URL; the API may have changed. Please report this with the sync logs."
+                )
+                return
+            job.status = "COMPLETED"
+            logger.info(f"{job.describe().capitalize()} is ready: {len(job.links)} link(s) after {now - job.created_at:.0f}s")
+            return
+        job.status = status or "PENDING"
+        job.poll_interval = min(MAX_POLL_SECONDS, job.poll_interval * POLL_GROWTH)
+        job.next_poll_at = now + job.poll_interval
+        if now - job.last_wait_log >= WAIT_LOG_SECONDS:
+            job.last_wait_log = now
+            logger.info(
+                f"Waiting for {job.describe()}: {job.status} after {now - job.created_at:.0f}s; next poll in {job.poll_interval:.0f}s "
+                f"(gives up after {self._settings.report_wait.total_seconds() / 60:.0f} min)"
+            )
+
+    def _link_of(self, link: Mapping[str, Any]) -> ReportLink:
+        href = (link.get("link") or {}).get("href") if isinstance(link.get("link"), dict) else link.get("href")
+        return ReportLink(link.get("from"), link.get("to"), urljoin(self._settings.origin, href) if href else "")
+
+    def _recreate_or_fail(self, job: ReportJob, reason: str) -> None:
+        if job.creations >= CREATION_ATTEMPTS:
+            job.error = ReportError(f"Gave up on {job.describe()}: {reason}, and so did its {job.creations - 1} re-creations.")
+            return
+        logger.warning(f"{reason[0].upper()}{reason[1:]} for {job.describe()}; creating it again")
+        job.job_id, job.status, job.links = None, "NOT CREATED", []
+
+    def _give_up_on_overdue_jobs(self, now: float) -> None:
+        limit = self._settings.report_wait.total_seconds()
+        for job in self._jobs:
+            if job.job_id and not job.finished and now - job.created_at > limit:
+                job.error = ReportError(
+                    f"Freshchat did not finish {job.describe()} within {limit / 60:.0f} minutes (last status {job.status}); "
+                    "raise `report_wait_minutes`, or try again later."
+                )
+
+    def _url(self, path: str) -> str:
+        return self._settings.api_base + path
+
+    # -- downloads -----------------------------------------------------------------------------
+    def _fetch_link(self, job: ReportJob, index: int) -> IO[bytes]:
+        for refresh in range(LINK_REFRESHES + 1):
+            link = job.links[index]
+            try:
+                return self._download(link.url, f"part {index + 1} of {len(job.links)} of {job.describe()}")
+            except LinkExpired:
+                if refresh == LINK_REFRESHES:
+                    break
+                logger.info(f"The link to part {index + 1} of {job.describe()} expired; asking Freshchat for fresh links")
+                self._refresh_links(job, index)
+        raise ReportError(f"Every link Freshchat gave for part {index + 1} of {job.describe()} was refused as expired (HTTP 403).")
+
+    def _refresh_links(self, job: ReportJob, index: int) -> None:
+        job.status, job.next_poll_at = "REFRESHING", self._clock()
+        job.created_at = job.next_poll_at  # fresh links get a wait bound of their own
+        self._wait_for(job)
+        if len(job.links) <= index:
+            raise ReportError(f"Freshchat's fresh links for {job.describe()} no longer include part {index + 1}.")
+
+    def _download(self, url: str, what: str) -> IO[bytes]:
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            problem = self._try_download(url, what)
+            if not isinstance(problem, str):
+                return problem
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise ReportError(f"Could not download {what} from {safe_url(url)} after {attempt} attempts: {problem}")
+            wait = 2.0 ** (attempt - 1)
+            logger.info(f"Downloading {what} from {safe_url(url)} failed ({problem}); retrying in {wait:.0f}s")
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _try_download(self, url: str, what: str):
+        """The payload in a temporary file, or a text saying why this attempt failed and may be retried."""
+        try:
+            response = self._get_following_redirects(url)
+        except requests.RequestException as error:
+            return type(error).__name__
+        with response:
+            if response.status_code == 403:
+                raise LinkExpired()
+            if response.status_code == 429 or response.status_code >= 500:
+                return f"HTTP {response.status_code}"
+            if not response.ok:
+                raise ReportError(f"The storage host answered HTTP {response.status_code} for {what} ({safe_url(url)}).")
+            payload = tempfile.TemporaryFile()
+            try:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    payload.write(chunk)
+                size, expected = payload.tell(), response.headers.get("Content-Length")
+                if expected and expected.isdigit() and size != int(expected):
+                    payload.close()
+                    return f"cut off at {size} of {expected} bytes"
+            except requests.RequestException as error:
+                payload.close()
+                return type(error).__name__
+            logger.info(f"Downloaded {what}: {payload.tell()} bytes from {safe_url(url)}")
+            return payload
+
+    def _get_following_redirects(self, url: str) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_download_url(url)
+            environment = self._environment.merge_environment_settings(url, {}, None, None, None)
+            response = self._storage.get(
+                url, stream=True, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, headers={"Accept": "*/*"}, **environment
+            )
+            if not response.is_redirect:
+                return response
+            url = urljoin(url, response.headers.get("Location", ""))
+            response.close()
+        raise ReportError(f"The report link redirected more than {MAX_REDIRECTS} times; last to {safe_url(url)}.")

@@ -1,0 +1,211 @@
+"""Where conversations and messages find their conversations: the walk of every user, or the change feed.
+
+The walk (`ParentWalk`) lists every user's conversations: complete, but it costs a request per user and per
+conversation on every sync. The change feed asks the Extract API which conversations events touched in a window
+(created, assigned, resolved, a message sent) and fetches only those. What events cannot show (a property edited
+alone; user messages where Chat-Transcript is refused) is caught by a full walk every `full_walk_interval_days`,
+which re-reads everything changed since the previous full walk.
+
+The choice is made once per sync for both streams, from their states, and logged with its reason:
+- a full refresh, a first sync, an interrupted walk to resume, a due full walk, or a last sync older than the
+  Extract API's reach all walk;
+- `walk` always walks; `extract` follows the feed and fails loudly when the Extract API cannot serve it;
+- `auto` follows the feed when the last full walk cost more than a feed sync would (see AUTO_MIN_WALK_REQUESTS),
+  and walks for this sync, with one warning, when the Extract API is missing, refuses an event, or never finishes.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
+
+from airbyte_cdk.models import SyncMode
+
+from ..config import FreshchatSettings, format_timestamp
+from ..extract import EVENTS, ExtractClient, ReportError, ReportJob, reach_floor, report_time, window_end
+from ..state import RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
+from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
+
+logger = logging.getLogger("airbyte")
+
+FAN_OUT_STREAMS = ("conversations", "messages")
+CONVERSATION_EVENTS = ("Conversation-Created", "Conversation-Agent-Assigned", "Conversation-Group-Assigned", "Conversation-Resolved")
+ALL_MESSAGES_EVENT = "Chat-Transcript"  # every actor's messages; used in production but not in Freshchat's documented list
+AGENT_MESSAGES_EVENT = "Message-Sent"  # documented, but agents' messages only
+# A feed sync costs about 5 job creations, their polls (a dozen each over a few minutes) and the changed conversations;
+# a walk below this many requests costs about the same and does not wait minutes for reports.
+AUTO_MIN_WALK_REQUESTS = 250
+
+Selection = Mapping[str, Tuple[SyncMode, Mapping]]  # the streams a sync reads: name -> (sync mode, incoming state)
+
+
+class ConversationSource(Protocol):
+    def conversation_batches(
+        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
+    ) -> Iterator[UserBatch]: ...
+
+    def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What one fan-out stream does this sync: where its conversations come from, and how far back it re-reads."""
+
+    source: ConversationSource
+    feed: bool
+    reread_from: Optional[datetime] = None
+
+
+class ChangeFeed:
+    """The conversations that report events touched in [start, end], then the same per-conversation fetch as the walk."""
+
+    def __init__(self, settings: FreshchatSettings, extract: ExtractClient, start: datetime, end: datetime) -> None:
+        self._settings = settings
+        self._extract = extract
+        self.start, self.end = start, end
+        self._jobs: Dict[str, ReportJob] = {event: extract.want(event, start, end) for event in (*CONVERSATION_EVENTS, ALL_MESSAGES_EVENT)}
+        self._changed: Optional[List[str]] = None
+
+    def changed_conversations(self) -> List[str]:
+        """Ids of the conversations touched in the window, in the order their first event happened; read once per sync."""
+        if self._changed is None:
+            first_seen: Dict[str, datetime] = {}
+            for event in self._jobs:
+                self._collect(event, first_seen)
+            self._changed = sorted(first_seen, key=lambda conversation_id: first_seen[conversation_id])
+            logger.info(
+                f"Change feed: {len(self._changed)} conversations changed between {format_timestamp(self.start)} "
+                f"and {format_timestamp(self.end)}"
+            )
+        return self._changed
+
+    def _collect(self, event: str, first_seen: Dict[str, datetime]) -> None:
+        try:
+            rows = list(self._rows_in_window(event))
+        except ReportError as error:
+            if event != ALL_MESSAGES_EVENT or not error.refused:
+                raise
+            logger.warning(
+                f"Freshchat refused the {ALL_MESSAGES_EVENT} report ({error.message}); the change feed sees agents' messages only "
+                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the next full walk."
+            )
+            self._jobs[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
+            self._collect(AGENT_MESSAGES_EVENT, first_seen)
+            return
+        for conversation_id, moment in rows:
+            if conversation_id not in first_seen or moment < first_seen[conversation_id]:
+                first_seen[conversation_id] = moment
+
+    def _rows_in_window(self, event: str) -> Iterator[Tuple[str, datetime]]:
+        time_column = EVENTS[event].time_column
+        rows = without_id = 0
+        for row in self._extract.rows(self._jobs[event]):
+            rows += 1
+            moment = report_time(row.get(time_column)) or self.end  # an unreadable time is kept: better read twice than never
+            if moment < self.start:
+                continue  # the job was shared with a consumer that needed an earlier start
+            conversation_id = row.get("conversation_id")
+            if not conversation_id:
+                without_id += 1
+                continue
+            yield conversation_id, moment
+        if without_id and without_id == rows:
+            raise ReportError(
+                f"The {event} report's rows carry no conversation_id column, so the change feed cannot use them; "
+                "set `conversation_discovery` to walk and please report this with the sync logs."
+            )
+        if without_id:
+            logger.warning(f"{without_id} of {rows} {event} rows had no conversation_id and were skipped")
+
+    def conversation_batches(
+        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
+    ) -> Iterator[UserBatch]:
+        # No user order here: each batch is one conversation, and a killed sync starts its (small) feed over.
+        changed: List[ConversationRef] = [(conversation_id, None) for conversation_id in self.changed_conversations()]
+        return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
+
+    def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
+        """Nothing to keep: each stream of a feed sync reads the same changed list."""
+
+
+class ConversationDiscovery:
+    """Decides once per sync, for conversations and messages together, whether they walk or follow the feed."""
+
+    def __init__(self, settings: FreshchatSettings, walk: ParentWalk, extract: ExtractClient, selection: Selection) -> None:
+        self._settings = settings
+        self._walk = walk
+        self._extract = extract
+        self._records = {name: DiscoveryRecord.from_state(state) for name, (_, state) in selection.items() if name in FAN_OUT_STREAMS}
+        self._feed: Optional[ChangeFeed] = None
+        if self._records:
+            reason = self._walk_reason({name: selection[name] for name in self._records})
+            if reason is None:
+                self._feed = self._plan_feed()
+            else:
+                logger.info(f"Conversations and messages walk every user this sync: {reason}")
+
+    def _walk_reason(self, selection: Selection) -> Optional[str]:
+        settings = self._settings
+        if settings.conversation_discovery == "walk":
+            return "`conversation_discovery` is walk"
+        now = datetime.now(timezone.utc)
+        for name, (sync_mode, state) in selection.items():
+            record = self._records[name]
+            if sync_mode != SyncMode.incremental:
+                return f"{name} is read in full refresh"
+            if not state or not any(key not in (RESUME_KEY, "discovery") for key in state):
+                return f"first sync of {name}"
+            if state.get(RESUME_KEY):
+                return f"{name} resumes an interrupted walk"
+            if record.last_full_walk is None or record.changes_through is None:
+                return f"the state of {name} records no complete walk yet"
+            if now - record.last_full_walk >= settings.full_walk_interval:
+                return (
+                    f"the last full walk of {name} ({format_timestamp(record.last_full_walk)}) is more than "
+                    f"{settings.full_walk_interval.days} days old (`full_walk_interval_days`)"
+                )
+            if record.changes_through - settings.feed_overlap < reach_floor(now):
+                return f"the last sync of {name} is older than the Extract API's reach of 15 months"
+        if settings.conversation_discovery == "auto":
+            cost = max(record.walk_requests for record in self._records.values())
+            if cost < AUTO_MIN_WALK_REQUESTS:
+                return (
+                    f"auto: the last full walk cost about {cost} requests, fewer than a change-feed sync would ({AUTO_MIN_WALK_REQUESTS})"
+                )
+        return None
+
+    def _plan_feed(self) -> ChangeFeed:
+        through = min(record.changes_through for record in self._records.values() if record.changes_through)
+        start, end = through - self._settings.feed_overlap, window_end()
+        cost = max(record.walk_requests for record in self._records.values())
+        last_walk = min(record.last_full_walk for record in self._records.values() if record.last_full_walk)
+        logger.info(
+            f"Conversations and messages follow the change feed this sync ({self._settings.conversation_discovery}): events from "
+            f"{format_timestamp(start)} to {format_timestamp(end)} instead of a walk of about {cost} requests; the next full walk "
+            f"is due {format_timestamp(last_walk + self._settings.full_walk_interval)}"
+        )
+        return ChangeFeed(self._settings, self._extract, start, end)
+
+    def for_stream(self, name: str, sync_mode: SyncMode, record: DiscoveryRecord) -> StreamPlan:
+        """The plan of one stream; the first stream to ask waits for the feed's reports, and may fall back to the walk."""
+        if self._feed is not None and sync_mode == SyncMode.incremental:
+            try:
+                self._feed.changed_conversations()
+                return StreamPlan(self._feed, feed=True, reread_from=self._feed.start)
+            except ReportError as error:
+                if self._settings.conversation_discovery != "auto":
+                    raise
+                logger.warning(f"The change feed is unavailable this sync, so conversations and messages walk every user: {error.message}")
+                self._feed = None
+        reread_from = record.last_full_walk - SAFETY_MARGIN if record.feed_since_walk and record.last_full_walk else None
+        return StreamPlan(self._walk, feed=False, reread_from=reread_from)
+
+    @staticmethod
+    def after_read(record: DiscoveryRecord, plan: StreamPlan, started: datetime, walk_size: Optional[Tuple[int, int]]) -> DiscoveryRecord:
+        """The record a stream keeps once it has read to the end under `plan`."""
+        if plan.feed:
+            feed = plan.source
+            assert isinstance(feed, ChangeFeed)
+            return DiscoveryRecord(record.last_full_walk, feed.end, True, record.walk_users, record.walk_conversations)
+        users, conversations = walk_size or (record.walk_users, record.walk_conversations)
+        return DiscoveryRecord(started, started, False, users, conversations)
