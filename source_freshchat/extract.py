@@ -24,10 +24,11 @@ import io
 import logging
 import re
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from time import monotonic
+from time import sleep as wait
 from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -44,6 +45,18 @@ from .rate_limit import FreshchatBackoffStrategy, seconds_until_retry
 from .state import moment_of
 
 logger = logging.getLogger("airbyte")
+
+
+class LinkQueryLogFilter(logging.Filter):
+    """urllib3 logs every request line with its query at debug level; a download link's query is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.split("?", 1)[0] if isinstance(arg, str) and "?" in arg else arg for arg in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(LinkQueryLogFilter())
 
 REPORTS_PATH = "reports/raw"
 REACH_MONTHS = 15  # Freshchat refuses a window that starts earlier than this before today
@@ -244,12 +257,12 @@ class ExtractClient:
         self,
         settings: FreshchatSettings,
         api_budget: Optional[APIBudget] = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Optional[Callable[[], float]] = None,
+        sleep: Optional[Callable[[float], None]] = None,
     ) -> None:
         self._settings = settings
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock or monotonic
+        self._sleep = sleep or wait
         self._jobs: List[ReportJob] = []
         self._creation_allowed_at = 0.0
         tolerated = {
@@ -400,7 +413,9 @@ class ExtractClient:
                 )
                 return
             job.status = "COMPLETED"
-            logger.info(f"{job.describe().capitalize()} is ready: {len(job.links)} link(s) after {now - job.created_at:.0f}s")
+            logger.info(
+                f"{job.describe()[0].upper()}{job.describe()[1:]} is ready: {len(job.links)} link(s) after {now - job.created_at:.0f}s"
+            )
             return
         job.status = status or "PENDING"
         job.poll_interval = min(MAX_POLL_SECONDS, job.poll_interval * POLL_GROWTH)
@@ -497,10 +512,8 @@ class ExtractClient:
     def _get_following_redirects(self, url: str) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
             check_download_url(url)
-            environment = self._environment.merge_environment_settings(url, {}, None, None, None)
-            response = self._storage.get(
-                url, stream=True, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, headers={"Accept": "*/*"}, **environment
-            )
+            environment = self._environment.merge_environment_settings(url, {}, True, None, None)
+            response = self._storage.get(url, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, headers={"Accept": "*/*"}, **environment)
             if not response.is_redirect:
                 return response
             url = urljoin(url, response.headers.get("Location", ""))

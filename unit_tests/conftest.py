@@ -21,6 +21,18 @@ def no_sleep(mocker):
     return mocker.patch("time.sleep")
 
 
+@pytest.fixture(autouse=True)
+def report_clock(mocker):
+    """The Extract API client's polls wait on its own clock, which moves only when it sleeps."""
+    moments = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        moments[0] += seconds
+
+    mocker.patch("source_freshchat.extract.monotonic", lambda: moments[0])
+    return mocker.patch("source_freshchat.extract.wait", side_effect=sleep)
+
+
 def run_read(
     streams: Iterable[str],
     config: Optional[Mapping[str, Any]] = None,

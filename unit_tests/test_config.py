@@ -7,8 +7,16 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import (
+    DEFAULT_DISCOVERY_MODE,
+    DEFAULT_FEED_OVERLAP_MINUTES,
+    DEFAULT_FULL_WALK_INTERVAL_DAYS,
     DEFAULT_NUM_WORKERS,
+    DEFAULT_REPORT_WAIT_MINUTES,
+    DISCOVERY_MODES,
+    MAX_FEED_OVERLAP_MINUTES,
+    MAX_FULL_WALK_INTERVAL_DAYS,
     MAX_NUM_WORKERS,
+    MAX_REPORT_WAIT_MINUTES,
     format_timestamp,
     parse_api_key,
     parse_domain,
@@ -143,3 +151,32 @@ def test_an_over_long_start_date_is_refused():
     with pytest.raises(AirbyteTracedException) as error:
         parse_start_date("2024-01-01" + "0" * 5000)
     assert "ISO-8601" in error.value.message and len(error.value.message) < 200
+
+
+DISCOVERY_KEYS = {
+    # key: (default, minimum, maximum, the setting it becomes)
+    "full_walk_interval_days": (DEFAULT_FULL_WALK_INTERVAL_DAYS, 1, MAX_FULL_WALK_INTERVAL_DAYS, lambda s: s.full_walk_interval.days),
+    "feed_overlap_minutes": (DEFAULT_FEED_OVERLAP_MINUTES, 0, MAX_FEED_OVERLAP_MINUTES, lambda s: s.feed_overlap.total_seconds() / 60),
+    "report_wait_minutes": (DEFAULT_REPORT_WAIT_MINUTES, 1, MAX_REPORT_WAIT_MINUTES, lambda s: s.report_wait.total_seconds() / 60),
+}
+
+
+@pytest.mark.parametrize("key", sorted(DISCOVERY_KEYS))
+def test_spec_documents_each_change_feed_setting_as_the_code_reads_it(key):
+    default, minimum, maximum, setting = DISCOVERY_KEYS[key]
+    spec = SourceFreshchat().spec(logging.getLogger("airbyte")).connectionSpecification["properties"][key]
+    assert (spec["default"], spec["minimum"], spec["maximum"]) == (default, minimum, maximum)
+    assert setting(parse_settings({"domain": "acme", "api_key": "key"})) == default
+    assert setting(parse_settings({"domain": "acme", "api_key": "key", key: maximum})) == maximum
+    for bad in (minimum - 1, maximum + 1, "7", 2.5, True):
+        with pytest.raises(AirbyteTracedException, match=f"`{key}` must be a whole number"):
+            parse_settings({"domain": "acme", "api_key": "key", key: bad})
+
+
+def test_conversation_discovery_accepts_its_modes_and_names_itself_otherwise():
+    spec = SourceFreshchat().spec(logging.getLogger("airbyte")).connectionSpecification["properties"]["conversation_discovery"]
+    assert spec["enum"] == list(DISCOVERY_MODES) and spec["default"] == DEFAULT_DISCOVERY_MODE == "auto"
+    for mode in DISCOVERY_MODES:
+        assert parse_settings({"domain": "acme", "api_key": "key", "conversation_discovery": mode}).conversation_discovery == mode
+    with pytest.raises(AirbyteTracedException, match="`conversation_discovery` must be one of auto, walk, extract"):
+        parse_settings({"domain": "acme", "api_key": "key", "conversation_discovery": "feed"})

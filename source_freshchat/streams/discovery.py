@@ -70,7 +70,7 @@ class ChangeFeed:
         """Ids of the conversations touched in the window, in the order their first event happened; read once per sync."""
         if self._changed is None:
             first_seen: Dict[str, datetime] = {}
-            for event in self._jobs:
+            for event in list(self._jobs):
                 self._collect(event, first_seen)
             self._changed = sorted(first_seen, key=lambda conversation_id: first_seen[conversation_id])
             logger.info(

@@ -1,0 +1,237 @@
+"""Where conversations and messages find their conversations: the walk, the change feed, and the choice between them."""
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Optional, Sequence, Union
+from urllib.parse import urlsplit
+
+import pytest
+from airbyte_cdk.models import SyncMode
+
+from source_freshchat.config import format_timestamp
+from source_freshchat.streams.discovery import AUTO_MIN_WALK_REQUESTS
+
+from .conftest import API, CONFIG, final_state, records_of, run_read
+from .test_streams import conversation, message, mock_account_tree
+
+STORAGE = "https://exports.storage.example"
+NOW = datetime.now(timezone.utc)
+RECENT = format_timestamp(NOW - timedelta(hours=2))
+CURSOR = format_timestamp(NOW - timedelta(hours=3))
+BIG_WALK = {"walk_users": AUTO_MIN_WALK_REQUESTS, "walk_conversations": AUTO_MIN_WALK_REQUESTS}
+
+
+def walked(days_ago: float = 1, through_hours_ago: float = 3, feed_since_walk: bool = False, size: Optional[Mapping] = None) -> Mapping:
+    last_walk = format_timestamp(NOW - timedelta(days=days_ago))
+    return {
+        "last_full_walk": last_walk,
+        "changes_through": format_timestamp(NOW - timedelta(hours=through_hours_ago)),
+        "feed_since_walk": feed_since_walk,
+        **(size or BIG_WALK),
+    }
+
+
+def fan_out_state(discovery: Mapping, messages_cursor: str = CURSOR) -> Mapping:
+    return {
+        "conversations": {"updated_time": CURSOR, "discovery": discovery},
+        "messages": {"created_time": messages_cursor, "discovery": discovery},
+    }
+
+
+Rows = Sequence[Mapping[str, str]]
+
+
+def mock_reports(requests_mock, reports: Mapping[str, Union[Rows, int]]) -> None:
+    """Every event's job completes at once; an int answers job creation with that status instead."""
+
+    def create(request, context):
+        event = request.json()["event"]
+        outcome = reports.get(event, [])
+        if isinstance(outcome, int):
+            context.status_code = outcome
+            return {"code": outcome, "status": "REFUSED", "message": f"{event} is not available"}
+        return {"id": f"job-{event}"}
+
+    requests_mock.post(f"{API}/reports/raw", json=create)
+    for event, rows in reports.items():
+        if isinstance(rows, int):
+            continue
+        requests_mock.get(
+            f"{API}/reports/raw/job-{event}",
+            json={
+                "id": f"job-{event}",
+                "status": "COMPLETED",
+                "links": [{"status": "COMPLETED", "link": {"href": f"{STORAGE}/{event}.csv?sig=1"}}],
+            },
+        )
+        text = io.StringIO()
+        columns = sorted({column for row in rows for column in row}) or ["conversation_id", "created_at"]
+        writer = csv.DictWriter(text, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        requests_mock.get(f"{STORAGE}/{event}.csv", text=text.getvalue())
+    for event in (
+        "Conversation-Created",
+        "Conversation-Agent-Assigned",
+        "Conversation-Group-Assigned",
+        "Conversation-Resolved",
+        "Chat-Transcript",
+        "Message-Sent",
+    ):
+        if event not in reports:
+            requests_mock.get(f"{API}/reports/raw/job-{event}", json={"id": "x", "status": "COMPLETED", "links": []})
+
+
+def paths(requests_mock):
+    return [(request.method, urlsplit(request.url).path) for request in requests_mock.request_history]
+
+
+def feed_account(requests_mock):
+    """u1 has c1 (unchanged) and c2 (a new message); nothing else changed."""
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1", "c2"]},
+        {
+            "c2": [
+                {
+                    "messages": [
+                        message("m9", "c2", format_timestamp(NOW - timedelta(minutes=30))),
+                        message("m1", "c2", "2025-01-01T00:00:00.000Z"),
+                    ],
+                    "link": {"href": "/v2/conversations/c2/messages?page=2&items_per_page=50"},
+                }
+            ]
+        },
+    )
+    requests_mock.get(f"{API}/conversations/c2", json=conversation("c2", format_timestamp(NOW - timedelta(minutes=30))))
+
+
+CHAT_ROW = {"conversation_id": "c2", "message_id": "m9", "created_time": format_timestamp(NOW - timedelta(minutes=30))}
+
+
+def test_the_feed_fetches_only_the_changed_conversations_and_lists_no_user(requests_mock):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    assert not output.errors
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
+    assert [r["id"] for r in records_of(output, "messages")] == ["m9"]
+    requested = paths(requests_mock)
+    assert ("GET", "/v2/users") not in requested and ("GET", "/v2/users/u1/conversations") not in requested
+    assert ("GET", "/v2/conversations/c1") not in requested
+    assert requested.count(("GET", "/v2/conversations/c2/messages")) == 1  # newest first, stopped at the window start
+    assert requested.count(("POST", "/v2/reports/raw")) == 5  # one job per event, shared by both streams
+    state = final_state(output, "conversations")["discovery"]
+    assert state["feed_since_walk"] is True and state["last_full_walk"] == walked()["last_full_walk"]
+    assert state["changes_through"] > walked()["changes_through"]
+    assert any("follow the change feed" in message for message in (m.log.message for m in output.logs))
+
+
+def test_the_feed_window_overlaps_the_last_one_by_the_configured_margin(requests_mock):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    run_read(
+        ["conversations"], config={**CONFIG, "feed_overlap_minutes": 90}, sync_mode=SyncMode.incremental, state=fan_out_state(walked())
+    )
+    body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
+    expected = NOW - timedelta(hours=3, minutes=90)
+    assert abs(datetime.fromisoformat(body["start"].replace("Z", "+00:00")) - expected) < timedelta(seconds=1)
+
+
+def test_a_refused_chat_transcript_falls_back_to_message_sent_with_one_warning(requests_mock):
+    feed_account(requests_mock)
+    mock_reports(
+        requests_mock, {"Chat-Transcript": 400, "Message-Sent": [{"conversation_id": "c2", "message_id": "m9", "created_at": RECENT}]}
+    )
+    output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
+    warnings = [m.log.message for m in output.logs if "only the user wrote wait for the next full walk" in m.log.message]
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_auto_walks_with_a_warning_where_the_account_has_no_extract_api(requests_mock, status):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {event: status for event in ("Conversation-Created", "Chat-Transcript")})
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    assert not output.errors
+    assert ("GET", "/v2/users/u1/conversations") in paths(requests_mock)
+    warnings = [m.log.message for m in output.logs if "change feed is unavailable" in m.log.message]
+    assert len(warnings) == 1 and "no Extract API" in warnings[0]
+    assert final_state(output, "conversations")["discovery"]["feed_since_walk"] is False  # the walk it did is recorded
+
+
+def test_extract_mode_fails_the_stream_where_the_account_has_no_extract_api(requests_mock):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Conversation-Created": 403})
+    output = run_read(
+        ["conversations"],
+        config={**CONFIG, "conversation_discovery": "extract"},
+        sync_mode=SyncMode.incremental,
+        state=fan_out_state(walked()),
+    )
+    assert any("no Extract API" in error.trace.error.message for error in output.errors)
+    assert ("GET", "/v2/users/u1/conversations") not in paths(requests_mock)
+    assert not records_of(output, "conversations")
+
+
+@pytest.mark.parametrize(
+    "config,state,reason",
+    [
+        ({"conversation_discovery": "walk"}, fan_out_state(walked()), "`conversation_discovery` is walk"),
+        ({}, {"conversations": {"updated_time": CURSOR}}, "records no complete walk yet"),
+        ({}, fan_out_state(walked(days_ago=8)), "more than 7 days old"),
+        ({"full_walk_interval_days": 30}, None, None),
+        ({}, fan_out_state(walked(size={"walk_users": 10, "walk_conversations": 20})), "fewer than a change-feed sync would"),
+        ({"conversation_discovery": "extract"}, fan_out_state(walked(size={"walk_users": 10, "walk_conversations": 20})), None),
+        ({}, fan_out_state(walked(through_hours_ago=24 * 500)), "older than the Extract API's reach"),
+        ({}, {}, "first sync of conversations"),
+    ],
+)
+def test_why_a_sync_walks(requests_mock, config, state, reason):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    state = fan_out_state(walked(days_ago=8)) if state is None else state
+    output = run_read(["conversations"], config={**CONFIG, **config}, sync_mode=SyncMode.incremental, state=state)
+    walked_users = ("GET", "/v2/users/u1/conversations") in paths(requests_mock)
+    assert walked_users == (reason is not None)
+    if reason:
+        assert any(reason in m.log.message for m in output.logs if "walk every user" in m.log.message)
+
+
+def test_full_refresh_always_walks(requests_mock):
+    feed_account(requests_mock)
+    output = run_read(["conversations"], state=fan_out_state(walked()))
+    assert sorted(r["conversation_id"] for r in records_of(output, "conversations")) == ["c1", "c2"]
+    assert not [r for r in requests_mock.request_history if r.method == "POST"]
+
+
+def test_a_full_walk_after_feed_syncs_rereads_from_the_previous_walk(requests_mock):
+    """A property-only edit at t < cursor was invisible to the feed; the next full walk must still emit it."""
+    mock_account_tree(requests_mock, {"u1": ["c1"]})
+    edited = format_timestamp(NOW - timedelta(days=3))
+    requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", edited))
+    state = fan_out_state(walked(days_ago=8, feed_since_walk=True))
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=state)
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c1"]
+    assert final_state(output, "conversations")["discovery"]["feed_since_walk"] is False
+
+
+def test_without_feed_syncs_a_full_walk_keeps_the_cursor_as_its_lower_bound(requests_mock):
+    mock_account_tree(requests_mock, {"u1": ["c1"]})
+    requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", format_timestamp(NOW - timedelta(days=3))))
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked(days_ago=8)))
+    assert records_of(output, "conversations") == []
+
+
+def test_a_report_without_conversation_ids_fails_loudly_in_extract_mode(requests_mock):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Conversation-Created": [{"interaction_id": "123-456", "created_at": RECENT}]})
+    output = run_read(
+        ["conversations"],
+        config={**CONFIG, "conversation_discovery": "extract"},
+        sync_mode=SyncMode.incremental,
+        state=fan_out_state(walked()),
+    )
+    assert any("carry no conversation_id" in error.trace.error.message for error in output.errors)

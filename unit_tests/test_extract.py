@@ -1,0 +1,317 @@
+"""The Extract API client: job queue, polling, downloads, payloads and the security rules of report links."""
+
+import csv
+import io
+import logging
+import zipfile
+from datetime import datetime, timedelta, timezone
+from typing import List
+
+import pytest
+
+from source_freshchat.config import parse_settings
+from source_freshchat.extract import (
+    CREATION_ATTEMPTS,
+    ExtractClient,
+    ReportError,
+    check_download_url,
+    normalise_column,
+    reach_floor,
+    report_rows,
+    report_time,
+)
+
+from .conftest import API, CONFIG
+
+REPORTS = f"{API}/reports/raw"
+STORAGE = "https://exports.storage.example"
+SIGNED = "X-Amz-Credential=AKIA&X-Amz-Signature=deadbeefsecret"
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+END = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """Time that passes only when the client sleeps, so waits are counted, not spent."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: List[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def client(clock: FakeClock, **config) -> ExtractClient:
+    return ExtractClient(parse_settings({**CONFIG, **config}), clock=clock, sleep=clock.sleep)
+
+
+def csv_bytes(rows: List[List[str]], bom: bool = True) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.getvalue().encode()
+
+
+def zip_bytes(*files: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, content in enumerate(files):
+            archive.writestr(f"part-{index}.csv", content)
+    return buffer.getvalue()
+
+
+def completed(job_id: str, *urls: str) -> dict:
+    links = [
+        {"from": f"2026-11-{i + 1:02d}T00:00:00Z", "to": f"2026-11-{i + 2:02d}T00:00:00Z", "status": "COMPLETED", "link": {"href": u}}
+        for i, u in enumerate(urls)
+    ]
+    return {"id": job_id, "status": "COMPLETED", "interval": "P1D", "links": links}
+
+
+TRANSCRIPT = [
+    ["Conversation ID", "Message ID", "Message Parts", "Created Time"],
+    ["c1", "m1", '[{"text": {"content": "Hello, world\nsecond line"}}]', "2026-11-02 10:00:00"],
+    ["c2", "m2", "", "2026-11-03T10:00:00.000Z"],
+]
+
+
+def test_a_job_is_created_polled_until_completed_and_its_zip_of_csv_files_read_row_by_row(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1", "link": {"rel": "extracts", "href": "/reports/raw/j1"}})
+    requests_mock.get(
+        f"{REPORTS}/j1",
+        [
+            {"json": {"id": "j1", "status": "PENDING"}},
+            {"json": {"id": "j1", "status": "IN_PROGRESS"}},
+            {"json": completed("j1", f"{STORAGE}/a.zip?{SIGNED}")},
+        ],
+    )
+    requests_mock.get(
+        f"{STORAGE}/a.zip", content=zip_bytes(csv_bytes(TRANSCRIPT[:2]), csv_bytes([TRANSCRIPT[0], TRANSCRIPT[2]], bom=False))
+    )
+    extract = client(clock)
+    job = extract.want("Chat-Transcript", START, END)
+    rows = list(extract.rows(job))
+    assert rows == [
+        {
+            "conversation_id": "c1",
+            "message_id": "m1",
+            "message_parts": '[{"text": {"content": "Hello, world\nsecond line"}}]',
+            "created_time": "2026-11-02 10:00:00",
+        },
+        {"conversation_id": "c2", "message_id": "m2", "message_parts": None, "created_time": "2026-11-03T10:00:00.000Z"},
+    ]
+    assert requests_mock.request_history[0].json() == {
+        "start": "2026-11-01T00:00:00.000Z",
+        "end": "2026-12-01T00:00:00.000Z",
+        "event": "Chat-Transcript",
+        "format": "csv",
+    }
+    assert clock.sleeps[0] == pytest.approx(2.0)  # the first poll after about 2 s, then growing
+    assert clock.sleeps[1] > clock.sleeps[0]
+
+
+def test_a_plain_csv_payload_is_read_too(requests_mock, clock):
+    requests_mock.post(REPORTS, status_code=202, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
+    extract = client(clock)
+    assert [row["message_id"] for row in extract.rows(extract.want("Chat-Transcript", START, END))] == ["m1", "m2"]
+
+
+def test_every_wanted_job_is_created_before_the_first_one_is_waited_for(requests_mock, clock):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
+    requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "PENDING"}}, {"json": completed("j1")}])
+    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
+    extract = client(clock)
+    first, second = extract.want("Conversation-Created", START, END), extract.want("CSAT-Score", START, END)
+    extract.links(first)
+    methods = [request.method for request in requests_mock.request_history]
+    assert methods[:2] == ["POST", "POST"]
+    assert second.job_id == "j2"
+
+
+def test_consumers_of_one_event_share_one_job_that_covers_the_earliest_start(requests_mock, clock):
+    extract = client(clock)
+    job = extract.want("Message-Sent", START, END)
+    assert extract.want("Message-Sent", START - timedelta(days=3), END) is job
+    assert job.start == START - timedelta(days=3)
+
+
+def test_a_429_on_creation_waits_as_told_and_logs_the_wait(requests_mock, clock, caplog):
+    requests_mock.post(REPORTS, [{"status_code": 429, "headers": {"Retry-After": "61"}, "json": {"code": 429}}, {"json": {"id": "j1"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        extract.links(extract.want("CSAT-Score", START, END))
+    assert clock.sleeps[0] == pytest.approx(61)
+    assert any("waiting 61s before creating the CSAT-Score report" in message for message in caplog.messages)
+
+
+def test_a_failed_job_is_created_again_then_fails_naming_the_event_and_window(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json={"id": "j1", "status": "FAILED"})
+    extract = client(clock)
+    with pytest.raises(ReportError) as raised:
+        extract.links(extract.want("Resolution-Time", START, END))
+    assert requests_mock.call_count == 2 * CREATION_ATTEMPTS
+    assert "Resolution-Time report for 2026-11-01T00:00:00.000Z to 2026-12-01T00:00:00.000Z" in raised.value.message
+    assert not raised.value.refused
+
+
+def test_a_job_that_never_completes_fails_after_the_configured_wait(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json={"id": "j1", "status": "IN_PROGRESS"})
+    extract = client(clock, report_wait_minutes=5)
+    with pytest.raises(ReportError) as raised:
+        extract.links(extract.want("Response-Time", START, END))
+    assert "did not finish the Response-Time report" in raised.value.message and "within 5 minutes" in raised.value.message
+    assert 300 <= clock.now - 1000 <= 300 + 30  # polled up to the bound, at most one 30 s interval past it
+    assert max(clock.sleeps) <= 30
+
+
+@pytest.mark.parametrize(
+    "status,refused_text", [(400, "refused the Chat-Transcript report"), (403, "no Extract API"), (404, "no Extract API")]
+)
+def test_refusals_are_marked_refused(requests_mock, clock, status, refused_text):
+    requests_mock.post(REPORTS, status_code=status, json={"code": status, "status": "BAD", "message": "Event not supported"})
+    extract = client(clock)
+    with pytest.raises(ReportError) as raised:
+        extract.links(extract.want("Chat-Transcript", START, END))
+    assert raised.value.refused and refused_text in raised.value.message
+
+
+def test_an_expired_link_is_replaced_by_polling_the_job_again(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(
+        f"{REPORTS}/j1",
+        [{"json": completed("j1", f"{STORAGE}/old.csv?{SIGNED}")}, {"json": completed("j1", f"{STORAGE}/new.csv?{SIGNED}")}],
+    )
+    requests_mock.get(f"{STORAGE}/old.csv", status_code=403, text="<Error><Code>AccessDenied</Code></Error>")
+    requests_mock.get(f"{STORAGE}/new.csv", content=csv_bytes(TRANSCRIPT))
+    extract = client(clock)
+    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+    assert [r.url.split("?")[0] for r in requests_mock.request_history if r.hostname == "exports.storage.example"] == [
+        f"{STORAGE}/old.csv",
+        f"{STORAGE}/new.csv",
+    ]
+
+
+def test_downloads_carry_no_credentials_and_no_cookies(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}", f"{STORAGE}/b.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT), headers={"Set-Cookie": "session=abc; Path=/"})
+    requests_mock.get(f"{STORAGE}/b.csv", content=csv_bytes(TRANSCRIPT))
+    extract = client(clock)
+    list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    downloads = [r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]
+    assert len(downloads) == 2
+    for request in downloads:
+        assert "Authorization" not in request.headers and "Cookie" not in request.headers
+    api_calls = [r for r in requests_mock.request_history if r.hostname == "acme.freshchat.com"]
+    assert all(r.headers["Authorization"] == f"Bearer {CONFIG['api_key']}" for r in api_calls)
+
+
+def test_a_redirect_to_plain_http_is_refused_and_the_link_query_never_shows(requests_mock, clock, caplog):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", status_code=302, headers={"Location": f"http://mirror.example/a.csv?{SIGNED}"})
+    extract = client(clock)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ReportError) as raised:
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    assert "http://mirror.example/a.csv" in raised.value.message and "not https" in raised.value.message
+    ours = "\n".join(
+        record.getMessage() for record in caplog.records if not record.name.startswith("requests_mock")
+    )  # the mock's own debug log
+    assert "deadbeefsecret" not in raised.value.message and "deadbeefsecret" not in ours
+    assert not [r for r in requests_mock.request_history if r.hostname == "mirror.example"]
+
+
+@pytest.mark.parametrize("url", ["http://storage.example/a.csv", "ftp://127.0.0.1/a.csv", "file:///etc/passwd", "https:///a.csv"])
+def test_only_https_links_or_loopback_http_are_downloaded(url):
+    with pytest.raises(ReportError):
+        check_download_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://storage.example/a.csv?x=1", "http://127.0.0.1:9000/a.csv", "http://localhost/a.csv"])
+def test_https_and_loopback_links_are_accepted(url):
+    check_download_url(url)
+
+
+def test_a_cut_off_download_is_retried(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    body = csv_bytes(TRANSCRIPT)
+    requests_mock.get(
+        f"{STORAGE}/a.csv", [{"content": body[:20], "headers": {"Content-Length": str(len(body))}}, {"status_code": 503}, {"content": body}]
+    )
+    extract = client(clock)
+    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+
+
+def test_a_corrupt_archive_fails_loudly(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.zip?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.zip", content=b"PK\x03\x04" + b"\x00" * 40)
+    extract = client(clock)
+    with pytest.raises(ReportError, match="Could not read part 1 of the Chat-Transcript report"):
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+
+
+def test_csv_fields_with_commas_quotes_newlines_and_json_round_trip():
+    rows = [["Agent ID", "agent_id", "CSAT Response", "Extra"], ["a1", "a2", 'Good, "really"\nyes', '{"k": [1, 2]}', "beyond header"]]
+    payload = io.BytesIO(csv_bytes(rows))
+    assert list(report_rows(payload)) == [
+        {
+            "agent_id": "a1",
+            "agent_id_2": "a2",
+            "csat_response": 'Good, "really"\nyes',
+            "extra": '{"k": [1, 2]}',
+            "extra_column_1": "beyond header",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "header,name",
+    [
+        ("Conversation ID", "conversation_id"),
+        (" conversation-id ", "conversation_id"),
+        ("Value In Seconds", "value_in_seconds"),
+        ("CSAT_ID", "csat_id"),
+    ],
+)
+def test_header_names_match_loosely(header, name):
+    assert normalise_column(header) == name
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("2026-11-02 10:00:00", "2026-11-02T10:00:00+00:00"),
+        ("2026-11-02T10:00:00.500Z", "2026-11-02T10:00:00.500000+00:00"),
+        ("1762077600", "2025-11-02T10:00:00+00:00"),
+        ("1762077600000", "2025-11-02T10:00:00+00:00"),
+    ],
+)
+def test_report_times_read_in_every_form(value, expected):
+    assert report_time(value).isoformat() == expected
+
+
+def test_the_reach_floor_is_15_calendar_months_back_with_a_day_to_spare():
+    assert reach_floor(datetime(2026, 12, 1, 12, tzinfo=timezone.utc)) == datetime(2025, 9, 2, 12, tzinfo=timezone.utc)
+    assert reach_floor(datetime(2026, 5, 31, tzinfo=timezone.utc)) == datetime(2025, 3, 1, tzinfo=timezone.utc)  # Feb 28 + 1 day
+
+
+def test_urllib3_request_lines_lose_their_query_in_the_logs(caplog):
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        pool_logger.debug('%s://%s:%s "%s %s %s" %s %s', "https", "storage.example", 443, "GET", f"/a.csv?{SIGNED}", "HTTP/1.1", 200, 10)
+    assert caplog.records[0].getMessage() == 'https://storage.example:443 "GET /a.csv HTTP/1.1" 200 10'

@@ -1,0 +1,130 @@
+"""The report streams: one per Extract API event, typed by schema, windowed, checkpointed per downloaded link."""
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+from airbyte_cdk.models import SyncMode
+
+from source_freshchat.config import format_timestamp
+from source_freshchat.extract import reach_floor
+
+from .conftest import API, CONFIG, records_of, run_read
+from .test_discovery import STORAGE
+
+NOW = datetime.now(timezone.utc)
+
+
+def csv_text(header, *rows) -> str:
+    return "\n".join(",".join(cells) for cells in (header, *rows)) + "\n"
+
+
+def mock_event(requests_mock, event: str, *link_bodies: str, status: int = 200) -> None:
+    if status != 200:
+        requests_mock.post(
+            f"{API}/reports/raw", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": "not allowed"}
+        )
+        return
+    requests_mock.post(f"{API}/reports/raw", json=lambda request, _: {"id": f"job-{request.json()['event']}"})
+    links = []
+    for index, body in enumerate(link_bodies):
+        start = NOW - timedelta(days=len(link_bodies) - index)
+        links.append(
+            {
+                "from": format_timestamp(start),
+                "to": format_timestamp(start + timedelta(days=1)),
+                "status": "COMPLETED",
+                "link": {"href": f"{STORAGE}/{event}-{index}.csv?sig=s"},
+            }
+        )
+        requests_mock.get(f"{STORAGE}/{event}-{index}.csv", text=body)
+    requests_mock.get(f"{API}/reports/raw/job-{event}", json={"id": f"job-{event}", "status": "COMPLETED", "links": links})
+
+
+def report_states(output, stream):
+    return [m.state.stream.stream_state.__dict__ for m in output.state_messages if m.state.stream.stream_descriptor.name == stream]
+
+
+def test_rows_are_typed_by_schema_and_keyed(requests_mock):
+    recent = format_timestamp(NOW - timedelta(hours=5))
+    mock_event(
+        requests_mock,
+        "First-Response-Time",
+        csv_text(
+            ["Conversation ID", "Agent ID", "Value In Seconds", "Created At", "New Column"],
+            ["c1", "a1", "42", recent.replace("T", " ")[:19], "x"],
+        ),
+    )
+    output = run_read(["first_response_time"], sync_mode=SyncMode.incremental)
+    [record] = records_of(output, "first_response_time")
+    assert record["value_in_seconds"] == 42 and isinstance(record["value_in_seconds"], int)
+    assert record["created_at"] == recent[:19] + ".000Z"
+    assert record["new_column"] == "x"
+    assert len(record["event_id"]) == 32
+    again = run_read(["first_response_time"], sync_mode=SyncMode.incremental)
+    assert records_of(again, "first_response_time")[0]["event_id"] == record["event_id"]  # stable across windows
+
+
+def test_state_moves_after_each_link_so_a_restart_skips_finished_links(requests_mock):
+    header = ["csat_id", "conversation_id", "value", "created_at"]
+    mock_event(
+        requests_mock,
+        "CSAT-Score",
+        csv_text(header, ["s1", "c1", "5", format_timestamp(NOW - timedelta(hours=30))]),
+        csv_text(header, ["s2", "c2", "3", format_timestamp(NOW - timedelta(hours=5))]),
+    )
+    output = run_read(["csat_score"], sync_mode=SyncMode.incremental)
+    assert [r["csat_id"] for r in records_of(output, "csat_score")] == ["s1", "s2"]
+    states = [state["created_at"] for state in report_states(output, "csat_score")]
+    first_link_end = format_timestamp(NOW - timedelta(days=1))
+    assert states[0][:16] == first_link_end[:16]  # checkpointed at the end of the first link
+    assert states[-1] > states[0]
+
+
+def test_an_incremental_window_starts_at_the_state_less_the_overlap(requests_mock):
+    mock_event(requests_mock, "Conversation-Created", csv_text(["conversation_id", "created_at"]))
+    through = NOW - timedelta(days=2)
+    run_read(
+        ["conversation_created"],
+        config={**CONFIG, "feed_overlap_minutes": 30},
+        sync_mode=SyncMode.incremental,
+        state={"conversation_created": {"created_at": format_timestamp(through)}},
+    )
+    body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
+    assert body["start"] == format_timestamp(through - timedelta(minutes=30))
+    assert body["event"] == "Conversation-Created"
+
+
+def test_a_start_date_beyond_the_15_month_reach_is_clamped_with_a_log_line(requests_mock):
+    mock_event(requests_mock, "Agent-Activity", csv_text(["agent_id", "created_at"]))
+    output = run_read(["agent_activity"], config={**CONFIG, "start_date": "2020-01-01"})
+    body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
+    assert body["start"][:10] == format_timestamp(reach_floor(datetime.now(timezone.utc)))[:10]
+    assert len([m for m in output.logs if "reports for 15 months only" in m.log.message]) == 1
+
+
+def test_a_refused_event_leaves_its_stream_empty_with_a_warning_and_the_sync_green(requests_mock):
+    mock_event(requests_mock, "Chat-Transcript", status=400)
+    requests_mock.get(f"{API}/roles", json={"roles": [{"id": "r1"}], "pagination": {}, "links": {}})
+    output = run_read(["chat_transcript", "roles"])
+    assert not output.errors
+    assert records_of(output, "chat_transcript") == [] and len(records_of(output, "roles")) == 1
+    assert any("The chat_transcript stream is empty this sync" in m.log.message for m in output.logs)
+
+
+def test_a_failed_job_fails_only_its_stream(requests_mock):
+    requests_mock.post(f"{API}/reports/raw", json={"id": "j1"})
+    requests_mock.get(f"{API}/reports/raw/j1", json={"id": "j1", "status": "FAILED"})
+    requests_mock.get(f"{API}/roles", json={"roles": [{"id": "r1"}], "pagination": {}, "links": {}})
+    output = run_read(["roles", "resolution_time"])
+    assert len(records_of(output, "roles")) == 1
+    assert [e.trace.error.message for e in output.errors if "Resolution-Time" in e.trace.error.message]
+
+
+def test_selected_report_jobs_are_created_back_to_back_and_unselected_ones_cost_nothing(requests_mock):
+    requests_mock.post(f"{API}/reports/raw", json=lambda request, _: {"id": f"job-{request.json()['event']}"})
+    for event in ("CSAT-Score", "Response-Time"):
+        requests_mock.get(f"{API}/reports/raw/job-{event}", json={"status": "COMPLETED", "links": []})
+    run_read(["csat_score", "response_time"])
+    posts = [r.json()["event"] for r in requests_mock.request_history if r.method == "POST"]
+    assert posts == ["CSAT-Score", "Response-Time"]
+    assert [urlsplit(r.url).path for r in requests_mock.request_history][:2] == ["/v2/reports/raw", "/v2/reports/raw"]
