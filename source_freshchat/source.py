@@ -116,10 +116,13 @@ class SourceFreshchat(AbstractSource):
             configured.stream.name: (configured.sync_mode, states.get_stream_state(configured.stream.name, configured.stream.namespace))
             for configured in ordered
         }
-        for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
-            if message.type == Type.TRACE and message.trace.error and message.trace.error.failure_type == FailureType.config_error:
-                self._config_error_seen = True
-            yield message
+        try:
+            for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
+                if message.type == Type.TRACE and message.trace.error and message.trace.error.failure_type == FailureType.config_error:
+                    self._config_error_seen = True
+                yield message
+        finally:
+            self._selection = {}  # `discover` and `check` after this read plan no reports
 
     @property
     def stop_sync_on_stream_failure(self) -> bool:
