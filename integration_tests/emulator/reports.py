@@ -190,20 +190,24 @@ class ReportDesk:
         issued = time.gmtime()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", issued)
         expires = str(max(0, math.ceil(behaviour.report_link_ttl_seconds)))
-        signature = self._signature(path, amz_date, expires)
+        # A fresh session token per link, as links signed with temporary credentials carry:
+        # it also keeps links issued within one second apart, so expire_links() spares later ones.
+        token = secrets.token_urlsafe(24)
+        signature = self._signature(path, amz_date, expires, token)
         self._issued.add(signature)
         query = {
             "X-Amz-Algorithm": SIGNING_ALGORITHM,
             "X-Amz-Credential": f"AKIAFRESHCHATEMULATOR/{amz_date[:8]}/us-east-1/s3/aws4_request",
             "X-Amz-Date": amz_date,
             "X-Amz-Expires": expires,
+            "X-Amz-Security-Token": token,
             "X-Amz-SignedHeaders": "host",
             "X-Amz-Signature": signature,
         }
         return f"{self.storage_url}{path}?{urlencode(query)}"
 
-    def _signature(self, path: str, amz_date: str, expires: str) -> str:
-        return hmac.new(self._signing_key, f"{path}\n{amz_date}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    def _signature(self, path: str, amz_date: str, expires: str, token: str) -> str:
+        return hmac.new(self._signing_key, f"{path}\n{amz_date}\n{expires}\n{token}".encode(), hashlib.sha256).hexdigest()
 
     def expire_links(self) -> None:
         """Every link issued so far answers "Request has expired" from now on."""
@@ -255,10 +259,11 @@ class ReportDesk:
         return Response(302, b"", XML_TYPE, {"Location": f"{behaviour.storage_redirect}://{host}:{port}{link}"})
 
     def _refused_signature(self, path: str, query: Mapping) -> Optional[Response]:
-        amz_date, expires, signature = (query.get(name) for name in ("X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature"))
-        if None in (amz_date, expires, signature):
+        signed = ("X-Amz-Date", "X-Amz-Expires", "X-Amz-Security-Token", "X-Amz-Signature")
+        amz_date, expires, token, signature = (query.get(name) for name in signed)
+        if None in (amz_date, expires, token, signature):
             return storage_error(403, "AccessDenied", "Access Denied")
-        if not hmac.compare_digest(self._signature(path, amz_date, expires), signature):
+        if not hmac.compare_digest(self._signature(path, amz_date, expires, token), signature):
             return storage_error(
                 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
             )
