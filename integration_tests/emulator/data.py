@@ -1,9 +1,10 @@
-"""The emulator's deterministic Freshchat dataset and the mutations tests apply to it.
+"""The emulator's deterministic Freshchat dataset, its Extract API event log, and the mutations tests apply to it.
 
 Every record is stored in the exact shape the API serves it, so `Dataset.records(stream)` is
 what a connector should emit. The same (seed, users, conversations_per_user,
-messages_per_conversation) always gives the same records, down to ids and timestamps, because
-every random choice comes from one seeded RNG drawn in a fixed order.
+messages_per_conversation, start_ms) always gives the same records, down to ids and timestamps,
+because every random choice comes from one seeded RNG drawn in a fixed order; the events of the
+generated data draw from a second one, so adding them changed no record.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A request goes through one pipeline (`FreshchatEmulator._respond`): wrong-host H
 rate window, then either a fault (scripted first, else drawn from the seeded RNG) or normal
 serving (auth, rate limit, route handler under the data lock). Handlers return JSON-able
 payloads (or, for message pages, bytes spliced from the dataset's per-message JSON cache).
+The Extract API's routes hand over to `reports.ReportDesk`, which also serves the second HTTP
+server, the storage host of report downloads (`FreshchatEmulator.handle_storage`).
 """
 
 from __future__ import annotations
