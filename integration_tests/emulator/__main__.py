@@ -23,6 +23,12 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window; unlimited if omitted")
     parser.add_argument("--rate-limit-window-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--recent",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="date the data within the Extract API's 15 months and stamp changes with the real time (default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,12 +48,16 @@ def main(argv=None) -> None:
         behaviour=behaviour,
         host=args.host,
         port=args.port,
+        recent=args.recent,
     )
     stopping = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopping.set())
     with emulator:
-        print(f"Freshchat emulator at {emulator.url} config: {json.dumps(emulator.config())}", flush=True)
+        print(
+            f"Freshchat emulator at {emulator.url}, report downloads at {emulator.storage_url} config: {json.dumps(emulator.config())}",
+            flush=True,
+        )
         stopping.wait()
 
 

@@ -1,9 +1,10 @@
-"""The emulator's deterministic Freshchat dataset and the mutations tests apply to it.
+"""The emulator's deterministic Freshchat dataset, its Extract API event log, and the mutations tests apply to it.
 
 Every record is stored in the exact shape the API serves it, so `Dataset.records(stream)` is
 what a connector should emit. The same (seed, users, conversations_per_user,
-messages_per_conversation) always gives the same records, down to ids and timestamps, because
-every random choice comes from one seeded RNG drawn in a fixed order.
+messages_per_conversation, start_ms) always gives the same records, down to ids and timestamps,
+because every random choice comes from one seeded RNG drawn in a fixed order; the events of the
+generated data draw from a second one, so adding them changed no record.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
@@ -116,6 +118,53 @@ ROLE_DEFINITIONS = (
 GROUP_NAMES = ("Tier 1", "Tier 2", "Billing", "Sales", "Onboarding", "VIP", "Returns", "Night shift")
 CHANNEL_NAMES = ("Support", "Sales", "Billing", "Onboarding", "WhatsApp", "Feedback")
 
+# The Extract API's events and the snake-case columns of their CSV rows. Each row's last column
+# is its time: `created_time` for Chat-Transcript, `created_at` for every other event.
+REPORT_EVENTS = {
+    "Conversation-Created": ("conversation_id", "user_id", "channel_id", "group_id", "created_at"),
+    "Conversation-Agent-Assigned": ("conversation_id", "agent_id", "group_id", "assigned_by", "created_at"),
+    "Conversation-Group-Assigned": ("conversation_id", "group_id", "assigned_by", "created_at"),
+    "Conversation-Resolved": ("conversation_id", "agent_id", "group_id", "resolved_by", "created_at"),
+    "Conversation-Resolution-Label": ("conversation_id", "agent_id", "label", "sub_label", "created_at"),
+    "Message-Sent": ("message_id", "conversation_id", "agent_id", "channel_id", "message_type", "created_at"),
+    "Chat-Transcript": (
+        "conversation_id",
+        "message_id",
+        "actor_type",
+        "actor_id",
+        "message_type",
+        "message_parts",
+        "created_time",
+    ),
+    "CSAT-Score": ("csat_id", "conversation_id", "agent_id", "group_id", "value", "csat_response", "created_at"),
+    "First-Response-Time": ("conversation_id", "agent_id", "group_id", "channel_id", "value_in_seconds", "created_at"),
+    "Response-Time": ("conversation_id", "message_id", "agent_id", "group_id", "value_in_seconds", "created_at"),
+    "Resolution-Time": ("conversation_id", "agent_id", "group_id", "channel_id", "value_in_seconds", "created_at"),
+    "Agent-Activity": ("agent_id", "status", "previous_status", "created_at"),
+    "Agent-Intelliassign-Activity": ("agent_id", "activity", "created_at"),
+}
+AGENT_STATUSES = ("AVAILABLE", "UNAVAILABLE")
+INTELLIASSIGN_ACTIVITIES = ("ONLINE", "OFFLINE", "CAPACITY_REACHED")
+RESOLUTION_LABELS = (
+    ("Billing", "Refund"),
+    ("Billing", "Invoice"),
+    ("Technical", "Login"),
+    ("Technical", ""),
+    ("Sales", "Pricing"),
+    ("Delivery", "Late order"),
+)
+# Free text as customers type it: commas, quotes and line breaks that a CSV must quote.
+CSAT_RESPONSES = (
+    "",
+    "Great help, thanks!",
+    'The agent said "try again later", which did not help.',
+    "Quick answer.\nWould recommend, 10/10",
+    "Slow, but solved",
+)
+# Only agents routed by IntelliAssign have Agent-Intelliassign-Activity events.
+INTELLIASSIGN_ROUTING = "INTELLIGENTASSIGN"
+EXTRACT_WINDOW_DAYS_BACK = 640  # recent data starts here: most of it inside the Extract API's 15 months
+
 
 def encode_json(payload) -> bytes:
     """The emulator's one JSON encoding: compact UTF-8."""
@@ -136,6 +185,28 @@ def ms_from_iso(text: str) -> int:
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
+def random_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def time_column(event: str) -> str:
+    """The column holding a report row's time."""
+    return REPORT_EVENTS[event][-1]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def recent_start_ms() -> int:
+    """Today's UTC midnight minus 640 days: generated data then ends before now, mostly within 15 months."""
+    return (now_ms() // MS_PER_DAY - EXTRACT_WINDOW_DAYS_BACK) * MS_PER_DAY
+
+
+def _seconds_between(earlier: str, later: str) -> str:
+    return str((ms_from_iso(later) - ms_from_iso(earlier)) // 1000)
+
+
 def canonical_timestamp(text: str) -> str:
     """A query timestamp in the dataset's own form, so bounds compare as plain strings.
 
@@ -151,9 +222,10 @@ class _RecordFactory:
     sequence of calls always yields the same records.
     """
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, start_ms: int):
         self.rng = random.Random(seed)
-        self.latest_ms = DATA_START_MS  # the latest timestamp handed out, for the dataset clock
+        self.start_ms = start_ms  # the account's creation: every generated timestamp is later
+        self.latest_ms = start_ms  # the latest timestamp handed out, for the dataset clock
         self._next_internal_id = 7_000_000_000 + self.rng.randrange(1_000_000_000)
         self._message_serial = 0
         self._part_serial = 0
@@ -162,7 +234,7 @@ class _RecordFactory:
 
     # -- primitives ------------------------------------------------------------------------
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return random_uuid(self.rng)
 
     def stamp(self, epoch_ms: int) -> str:
         """Formats a timestamp and remembers it, so the dataset clock starts after all data."""
@@ -194,7 +266,7 @@ class _RecordFactory:
             "plan": "pro",
             "timezone": "Etc/UTC",
             "locale": "en",
-            "created_time": self.stamp(DATA_START_MS),
+            "created_time": self.stamp(self.start_ms),
         }
 
     def roles(self) -> list[dict]:
@@ -225,7 +297,7 @@ class _RecordFactory:
     def _agent(self, index: int, roles: list[dict], groups: list[dict]) -> dict:
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
         role = self.rng.choice(roles)
-        created_ms = self.moment_after(DATA_START_MS, 400)
+        created_ms = self.moment_after(self.start_ms, 400)
         available = self.maybe(0.6)
         agent = {
             "id": self.uuid(),
@@ -280,7 +352,7 @@ class _RecordFactory:
                 "actor_type": "system",
             },
             "source": "WHATSAPP" if name == "WhatsApp" else "FRESHCHAT",
-            "updated_time": self.stamp(self.moment_after(DATA_START_MS, 300)),
+            "updated_time": self.stamp(self.moment_after(self.start_ms, 300)),
         }
 
     def conversation_fields(self) -> list[dict]:
@@ -322,7 +394,7 @@ class _RecordFactory:
 
     def _outbound_message(self, index: int, request_id: str) -> dict:
         status = OUTBOUND_STATUSES[index % len(OUTBOUND_STATUSES)]
-        created_ms = self.moment_after(DATA_START_MS + 366 * MS_PER_DAY, 240)
+        created_ms = self.moment_after(self.start_ms + 366 * MS_PER_DAY, 240)
         self.stamp(created_ms)
         recipient = self._phone()
         message = {
@@ -438,13 +510,18 @@ class _RecordFactory:
         if field["type"] == "CHECKBOX":
             return self.maybe(0.2)
         if field["type"] == "DATE":
-            return iso_from_ms(self.moment_after(DATA_START_MS, 700))[:10]
+            return iso_from_ms(self.moment_after(self.start_ms, 700))[:10]
         return f"ORD-{self.digits(6)}"
 
-    def message(self, conversation: dict, created_ms: int, earlier: list[dict], agents: list[dict]) -> dict:
+    def message(
+        self, conversation: dict, created_ms: int, earlier: list[dict], agents: list[dict], actor_type: Optional[str] = None
+    ) -> dict:
+        """A message from actor_type, or from the next actor of the rotation when it is None."""
+        if actor_type is not None and actor_type not in ACTOR_TYPES:
+            raise ValueError(f"actor_type must be one of {ACTOR_TYPES}, not {actor_type!r}")
         serial = self._message_serial
         self._message_serial += 1
-        actor_type = ACTOR_TYPES[serial % len(ACTOR_TYPES)]
+        actor_type = actor_type or ACTOR_TYPES[serial % len(ACTOR_TYPES)]
         message = {
             "id": self.uuid(),
             "conversation_id": conversation["conversation_id"],
@@ -555,15 +632,21 @@ class _RecordFactory:
 
 
 class Dataset:
-    """All records the emulator serves, in API shape, plus thread-safe mutations.
+    """All records the emulator serves, in API shape, the Extract API's event log, and thread-safe mutations.
 
     Attributes are plain dicts and lists that the server reads live under `lock`. Change users,
     conversations and directory records freely, preferably through the mutation methods; treat a
     stored message as immutable (its JSON is encoded once) and add new ones with `add_message`.
-    Mutations take timestamps from a logical clock that starts after every generated timestamp
-    and moves forward at least 1 ms per call, so later mutations always carry later times.
+    Mutations take timestamps from a clock that starts after every generated timestamp and moves
+    forward at least 1 ms per call, so later mutations always carry later times; with
+    `live_clock` it also keeps up with real time, so mutations happen "now" for a report window.
     `message_bumps_conversation` is asked at each `add_message`, so the emulator can pass its
     live Behaviour switch.
+
+    `events` holds every Extract API event as {"event", "time", "row"}, rows in the CSV's snake
+    columns with string values. Events of the generated data draw from their own RNG, so the
+    records are the same as a dataset without events would hold. Mutations that Freshchat reports
+    add their events; `update_conversation` (a property-only edit) adds none, as in Freshchat.
     """
 
     def __init__(
@@ -573,11 +656,17 @@ class Dataset:
         conversations_per_user: int = 2,
         messages_per_conversation: int = 7,
         message_bumps_conversation: Callable[[], bool] = lambda: True,
+        start_ms: int = DATA_START_MS,
+        live_clock: bool = False,
     ):
         self.lock = threading.RLock()
-        self._factory = _RecordFactory(seed)
+        self._factory = _RecordFactory(seed, start_ms)
+        self._event_rng = random.Random(seed + 1)
+        self._live_clock = live_clock
         self._message_bumps_conversation = message_bumps_conversation
         self._message_json: dict[str, tuple[dict, bytes]] = {}
+        self.events: list[dict] = []
+        self._events_by_name: dict[str, list[dict]] = {name: [] for name in REPORT_EVENTS}
         factory = self._factory
         self.account = factory.account
         self.roles = factory.roles()
@@ -594,17 +683,21 @@ class Dataset:
             self._generate_user(conversations_per_user, messages_per_conversation)
         self._list_some_conversations_twice()
         self._clock_ms = factory.latest_ms
+        self._generate_agent_events(until_ms=self._clock_ms)
+        for events in (self.events, *self._events_by_name.values()):
+            events.sort(key=lambda event: event["time"])
 
     # -- generation ------------------------------------------------------------------------
     def _generate_user(self, conversation_count: int, message_count: int) -> None:
         factory = self._factory
-        created_ms = factory.moment_after(DATA_START_MS, 540)
+        created_ms = factory.moment_after(factory.start_ms, 540)
         user = factory.user(created_ms, factory.moment_after(created_ms, 90))
         self.users[user["id"]] = user
         self.user_conversations[user["id"]] = []
         for _ in range(conversation_count):
             conversation = self._store_conversation(user["id"], factory.moment_after(created_ms, 60))
             self._generate_messages(conversation, message_count)
+            self._generate_conversation_events(conversation)
 
     def _generate_messages(self, conversation: dict, count: int) -> None:
         moment_ms = ms_from_iso(conversation["created_time"])
@@ -616,6 +709,49 @@ class Dataset:
         if messages:  # the last activity happens shortly after the newest message
             last_activity_ms = moment_ms + self._factory.rng.randrange(10 * MS_PER_MINUTE)
             conversation["updated_time"] = self._factory.stamp(last_activity_ms)
+
+    def _generate_conversation_events(self, conversation: dict) -> None:
+        """A generated conversation's history, between its created_time and its updated_time.
+
+        Assignment falls halfway to the first message; resolution halfway from the last message
+        to the last activity, which is the CSAT answer when there is one.
+        """
+        rng = self._event_rng
+        thread = self.messages[conversation["conversation_id"]]
+        created, updated = conversation["created_time"], conversation["updated_time"]
+        self._record_created(conversation)
+        first_activity = thread[0]["created_time"] if thread else created
+        assigner = rng.choice(("", rng.choice(self.agents)["id"]))  # "": assigned automatically
+        self._record_assignment(
+            conversation,
+            _halfway(created, first_activity),
+            assigner,
+            conversation.get("assigned_agent_id"),
+            conversation.get("assigned_group_id"),
+        )
+        for index in range(len(thread)):
+            self._record_message(conversation, thread, index)
+        if conversation["status"] == "resolved":
+            label = rng.choice(RESOLUTION_LABELS) if rng.random() < 0.5 else None
+            csat = (rng.randint(1, 5), rng.choice(CSAT_RESPONSES)) if rng.random() < 0.5 else None
+            resolved = _halfway(thread[-1]["created_time"] if thread else created, updated)
+            self._record_resolution(conversation, resolved, label, csat, csat_time=updated)
+
+    def _generate_agent_events(self, until_ms: int) -> None:
+        """A few status changes per agent, the last one to its current status, before until_ms."""
+        rng = self._event_rng
+        for agent in self.agents:
+            created_ms = ms_from_iso(agent["created_time"])
+            moments = sorted(rng.randint(created_ms, until_ms) for _ in range(rng.randint(2, 4)))
+            statuses = [agent["availability_status"]]
+            for _ in moments:  # walking back from the current status, each change flips it
+                statuses.insert(0, _other_status(statuses[0]))
+            for moment_ms, previous, status in zip(moments, statuses, statuses[1:]):
+                self._record("Agent-Activity", iso_from_ms(moment_ms), agent_id=agent["id"], status=status, previous_status=previous)
+            if agent["routing_type"] == INTELLIASSIGN_ROUTING:
+                for moment_ms in sorted(rng.randint(created_ms, until_ms) for _ in range(rng.randint(1, 3))):
+                    activity = rng.choice(INTELLIASSIGN_ACTIVITIES)
+                    self._record("Agent-Intelliassign-Activity", iso_from_ms(moment_ms), agent_id=agent["id"], activity=activity)
 
     def _store_conversation(self, user_id: str, created_ms: int) -> dict:
         conversation = self._factory.conversation(user_id, created_ms, self.channels, self.agents, self.groups, self.conversation_fields)
@@ -632,6 +768,118 @@ class Dataset:
             previous_listing = self.user_conversations[user_ids[index - 1]]
             if previous_listing:
                 self.user_conversations[user_ids[index]].append(previous_listing[0])
+
+    # -- events ----------------------------------------------------------------------------
+    def _record(self, name: str, moment: str, **values) -> None:
+        """Appends one event; values name every column but the time, None standing for empty."""
+        columns = REPORT_EVENTS[name]
+        row = {column: "" if values[column] is None else str(values[column]) for column in columns[:-1]}
+        row[columns[-1]] = moment
+        event = {"event": name, "time": moment, "row": row}
+        self.events.append(event)
+        self._events_by_name[name].append(event)
+
+    def _record_created(self, conversation: dict) -> None:
+        self._record(
+            "Conversation-Created",
+            conversation["created_time"],
+            conversation_id=conversation["conversation_id"],
+            user_id=conversation["user_id"],
+            channel_id=conversation.get("channel_id"),
+            group_id=conversation.get("assigned_group_id"),
+        )
+
+    def _record_assignment(
+        self, conversation: dict, moment: str, assigned_by: str, agent_id: Optional[str], group_id: Optional[str]
+    ) -> None:
+        conversation_id = conversation["conversation_id"]
+        if agent_id is not None:
+            self._record(
+                "Conversation-Agent-Assigned",
+                moment,
+                conversation_id=conversation_id,
+                agent_id=agent_id,
+                group_id=conversation.get("assigned_group_id"),
+                assigned_by=assigned_by,
+            )
+        if group_id is not None:
+            self._record("Conversation-Group-Assigned", moment, conversation_id=conversation_id, group_id=group_id, assigned_by=assigned_by)
+
+    def _record_message(self, conversation: dict, thread: list[dict], index: int) -> None:
+        """Chat-Transcript for thread[index]; for an agent's message also what Freshchat measures of it."""
+        message = thread[index]
+        moment = message["created_time"]
+        conversation_id = conversation["conversation_id"]
+        self._record(
+            "Chat-Transcript",
+            moment,
+            conversation_id=conversation_id,
+            message_id=message["id"],
+            actor_type=message["actor_type"],
+            actor_id=message.get("actor_id"),
+            message_type=message.get("message_type"),
+            message_parts=encode_json(message.get("message_parts", [])).decode(),
+        )
+        if message["actor_type"] != "agent":
+            return
+        agent_id, group_id, channel_id = message.get("actor_id"), conversation.get("assigned_group_id"), conversation.get("channel_id")
+        self._record(
+            "Message-Sent",
+            moment,
+            message_id=message["id"],
+            conversation_id=conversation_id,
+            agent_id=agent_id,
+            channel_id=channel_id,
+            message_type=message.get("message_type"),
+        )
+        waiting_since, answered_before = _reply_context(thread, index)
+        if waiting_since is not None:
+            self._record(
+                "Response-Time",
+                moment,
+                conversation_id=conversation_id,
+                message_id=message["id"],
+                agent_id=agent_id,
+                group_id=group_id,
+                value_in_seconds=_seconds_between(waiting_since, moment),
+            )
+        if not answered_before:
+            self._record(
+                "First-Response-Time",
+                moment,
+                conversation_id=conversation_id,
+                agent_id=agent_id,
+                group_id=group_id,
+                channel_id=channel_id,
+                value_in_seconds=_seconds_between(conversation["created_time"], moment),
+            )
+
+    def _record_resolution(self, conversation: dict, moment: str, label: Optional[tuple], csat: Optional[tuple], csat_time: str) -> None:
+        """Resolved and Resolution-Time; a (label, sub_label) and a (value, response) CSAT when given."""
+        conversation_id, agent_id = conversation["conversation_id"], conversation.get("assigned_agent_id")
+        group_id = conversation.get("assigned_group_id")
+        who = {"conversation_id": conversation_id, "agent_id": agent_id}
+        self._record("Conversation-Resolved", moment, **who, group_id=group_id, resolved_by=agent_id)
+        self._record(
+            "Resolution-Time",
+            moment,
+            **who,
+            group_id=group_id,
+            channel_id=conversation.get("channel_id"),
+            value_in_seconds=_seconds_between(conversation["created_time"], moment),
+        )
+        if label is not None:
+            self._record("Conversation-Resolution-Label", moment, **who, label=label[0], sub_label=label[1])
+        if csat is not None:
+            self._record(
+                "CSAT-Score",
+                csat_time,
+                csat_id=random_uuid(self._event_rng),
+                **who,
+                group_id=group_id,
+                value=csat[0],
+                csat_response=csat[1],
+            )
 
     # -- reading ---------------------------------------------------------------------------
     def records(self, stream_name: str) -> list:
@@ -653,6 +901,16 @@ class Dataset:
                 raise KeyError(f"unknown stream {stream_name!r}; expected one of {STREAM_NAMES}")
             return by_stream[stream_name]()
 
+    def report_rows(self, event: str, start_iso: str, end_iso: str) -> list[dict]:
+        """The rows of one event with time in [start, end), in time order: what a report holds once nothing lags."""
+        if event not in REPORT_EVENTS:
+            raise KeyError(f"unknown event {event!r}; expected one of {tuple(REPORT_EVENTS)}")
+        start, end = canonical_timestamp(start_iso), canonical_timestamp(end_iso)
+        with self.lock:
+            events = self._events_by_name[event]
+            in_window = [item for item in events if start <= item["time"] < end]
+        return [item["row"] for item in sorted(in_window, key=lambda item: item["time"])]
+
     def message_json(self, message: dict) -> bytes:
         """A message's JSON, encoded once: message pages are the bulk of a sync's bytes."""
         cached = self._message_json.get(message["id"])
@@ -666,7 +924,7 @@ class Dataset:
 
     def _tick_ms(self) -> int:
         with self.lock:
-            self._clock_ms += 1
+            self._clock_ms = max(self._clock_ms + 1, now_ms()) if self._live_clock else self._clock_ms + 1
             return self._clock_ms
 
     # -- mutations -------------------------------------------------------------------------
@@ -690,16 +948,55 @@ class Dataset:
             return self.users.pop(user_id)
 
     def add_conversation(self, user_id: str, **fields) -> dict:
+        """A new conversation of the user, reported as Conversation-Created."""
         with self.lock:
             if user_id not in self.users:
                 raise KeyError(f"unknown user {user_id!r}")
             conversation = self._store_conversation(user_id, self._tick_ms())
             conversation.update(fields)
+            self._record_created(conversation)
             return conversation
 
     def update_conversation(self, conversation_id: str, **fields) -> dict:
+        """A property-only edit: no event reports it, so only a walk of the conversations sees it."""
         with self.lock:
             return self._update(self.conversations[conversation_id], fields)
+
+    def assign_conversation(self, conversation_id: str, agent_id: Optional[str] = None, group_id: Optional[str] = None) -> dict:
+        """Assigns to an agent and/or a group, reported as Conversation-Agent-/Group-Assigned."""
+        if agent_id is None and group_id is None:
+            raise ValueError("assign_conversation needs an agent_id, a group_id or both")
+        with self.lock:
+            conversation = self.conversations[conversation_id]
+            assigned = {"assigned_agent_id": agent_id, "assigned_group_id": group_id}
+            self._update(conversation, {"status": "assigned", **{key: value for key, value in assigned.items() if value is not None}})
+            self._record_assignment(conversation, conversation["updated_time"], "", agent_id, group_id)
+            return conversation
+
+    def resolve_conversation(
+        self, conversation_id: str, label: Optional[str] = None, csat: Optional[int] = None, sub_label: str = "", csat_response: str = ""
+    ) -> dict:
+        """Resolves now: Conversation-Resolved and Resolution-Time, plus Resolution-Label and CSAT-Score when given."""
+        with self.lock:
+            conversation = self._update(self.conversations[conversation_id], {"status": "resolved"})
+            moment = conversation["updated_time"]
+            self._record_resolution(
+                conversation,
+                moment,
+                None if label is None else (label, sub_label),
+                None if csat is None else (csat, csat_response),
+                csat_time=moment,
+            )
+            return conversation
+
+    def set_agent_status(self, agent_id: str, status: str) -> dict:
+        """Changes an agent's availability_status, reported as Agent-Activity."""
+        with self.lock:
+            agent = next(agent for agent in self.agents if agent["id"] == agent_id)
+            previous = agent["availability_status"]
+            self._update(agent, {"availability_status": status})
+            self._record("Agent-Activity", agent["updated_time"], agent_id=agent_id, status=status, previous_status=previous)
+            return agent
 
     def delete_conversation(self, conversation_id: str, keep_in_listing: bool = False) -> dict:
         """keep_in_listing=True models a deletion between a user's listing and the detail fetch."""
@@ -713,14 +1010,20 @@ class Dataset:
                         listing.remove(conversation_id)
             return conversation
 
-    def add_message(self, conversation_id: str, **fields) -> dict:
-        """Appends the conversation's newest message; bumps its updated_time if the behaviour says so."""
+    def add_message(self, conversation_id: str, actor_type: Optional[str] = None, **fields) -> dict:
+        """Appends the conversation's newest message, from actor_type or the next actor of the rotation.
+
+        Reported as Chat-Transcript, and for an agent also as Message-Sent, Response-Time and
+        First-Response-Time where they apply. Bumps the conversation's updated_time if the
+        behaviour says so.
+        """
         with self.lock:
             conversation = self.conversations[conversation_id]
             thread = self.messages[conversation_id]
-            message = self._factory.message(conversation, self._tick_ms(), thread, self.agents)
+            message = self._factory.message(conversation, self._tick_ms(), thread, self.agents, actor_type)
             message.update(fields)
             thread.append(message)
+            self._record_message(conversation, thread, len(thread) - 1)
             if self._message_bumps_conversation():
                 conversation["updated_time"] = message["created_time"]
             return message
@@ -731,3 +1034,23 @@ class Dataset:
         if "updated_time" not in fields:
             record["updated_time"] = iso_from_ms(self._tick_ms())
         return record
+
+
+def _halfway(earlier: str, later: str) -> str:
+    return iso_from_ms((ms_from_iso(earlier) + ms_from_iso(later)) // 2)
+
+
+def _other_status(status: str) -> str:
+    return AGENT_STATUSES[1] if status == AGENT_STATUSES[0] else AGENT_STATUSES[0]
+
+
+def _reply_context(thread: list[dict], index: int) -> tuple[Optional[str], bool]:
+    """For thread[index]: since when a user has waited for an answer (None: nobody waits), and
+    whether an agent spoke before."""
+    waiting_since = None
+    for earlier in map(thread.__getitem__, range(index - 1, -1, -1)):
+        if earlier["actor_type"] == "agent":
+            return waiting_since, True
+        if earlier["actor_type"] == "user":
+            waiting_since = earlier["created_time"]
+    return waiting_since, False

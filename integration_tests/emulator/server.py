@@ -4,6 +4,8 @@ A request goes through one pipeline (`FreshchatEmulator._respond`): wrong-host H
 rate window, then either a fault (scripted first, else drawn from the seeded RNG) or normal
 serving (auth, rate limit, route handler under the data lock). Handlers return JSON-able
 payloads (or, for message pages, bytes spliced from the dataset's per-message JSON cache).
+The Extract API's routes hand over to `reports.ReportDesk`, which also serves the second HTTP
+server, the storage host of report downloads (`FreshchatEmulator.handle_storage`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from socketserver import TCPServer
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .data import Dataset, canonical_timestamp, encode_json
+from .data import DATA_START_MS, Dataset, canonical_timestamp, encode_json, recent_start_ms
+from .reports import ReportDesk, storage_cookie
+from .responses import ApiError, Response, bad_request, too_many_requests
 
-JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 MAX_ITEMS_PER_PAGE = 50
 # A client that forgets items_per_page gets small pages and visibly more requests.
@@ -76,42 +79,36 @@ class Behaviour:
     html_everywhere: bool = False  # the host is not Freshchat: every path answers a login page
     forbidden_keys: set = field(default_factory=set)  # tokens answered 403 (wrong datacenter)
     message_bumps_conversation: bool = True  # a new message moves its conversation's updated_time
+    # The Extract API (raw reports) and its storage host.
+    extract_api: str = "available"  # "forbidden": 403 on every reports route; "missing": 404
+    refused_events: set = field(default_factory=set)  # events job creation refuses with 400
+    report_jobs_per_window: Optional[int] = None  # job creations per fixed window; None: unlimited
+    report_job_window_seconds: float = 60.0
+    report_href_with_v2: bool = False  # the job link's href: "/reports/raw/<id>" or "/v2/reports/raw/<id>"
+    report_pending_polls: int = 1  # polls answered PENDING, then IN_PROGRESS, before COMPLETED
+    report_never_completes: bool = False  # jobs stay IN_PROGRESS forever
+    report_failures: dict = field(default_factory=dict)  # event -> how many of its next jobs FAIL
+    report_lag_seconds: float = 0.0  # an event is in a report once this long has passed since its time
+    report_link_hours: float = 720.0  # a completed job has one link per piece of its window this long
+    report_link_ttl_seconds: float = 3600.0  # how long a signed link stays valid
+    report_payload: str = "zip"  # "zip": a ZIP of report_files_per_zip CSV files; "csv": the plain CSV
+    report_files_per_zip: int = 1
+    report_header_style: str = "snake"  # "snake": conversation_id; "title": "Conversation ID", plain UTC times
+    storage_redirect: Optional[str] = None  # "https" or "http": a link's first request is redirected there
 
     def __post_init__(self):
         choices = {
             "page_past_end": ("empty", "404"),
             "over_max_page_size": ("clamp", "reject"),
             "outbound_list": ("list", "refuse_400", "refuse_404"),
+            "extract_api": ("available", "forbidden", "missing"),
+            "report_payload": ("zip", "csv"),
+            "report_header_style": ("snake", "title"),
+            "storage_redirect": (None, "https", "http"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Behaviour.{name} must be one of {allowed}, not {getattr(self, name)!r}")
-
-
-# -- responses -------------------------------------------------------------------------------
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = JSON_TYPE
-    headers: dict = field(default_factory=dict)
-
-
-class ApiError(Exception):
-    """An error the API reports as {"code", "status", "message"}."""
-
-    def __init__(self, status: int, code_name: str, message: str, headers: Optional[dict] = None):
-        super().__init__(message)
-        self.status, self.code_name, self.message = status, code_name, message
-        self.headers = headers or {}
-
-    def response(self) -> Response:
-        payload = {"code": self.status, "status": self.code_name, "message": self.message}
-        return Response(self.status, encode_json(payload), headers=self.headers)
-
-
-def _bad_request(message: str) -> ApiError:
-    return ApiError(400, "BAD_REQUEST", message)
 
 
 # -- requests and routes ---------------------------------------------------------------------
@@ -123,9 +120,11 @@ class Request:
     headers: Mapping  # case-insensitive (the handler's message object)
     route: "Route"
     path_params: dict
+    body: bytes
+    reports: ReportDesk
 
 
-# A handler returns a JSON-able payload, or bytes already encoded.
+# A handler returns a JSON-able payload, bytes already encoded, or a whole Response.
 Handler = Callable[[Request, Dataset, Behaviour], object]
 
 
@@ -147,7 +146,7 @@ def _positive_int(query: dict, name: str, default: int) -> int:
     if text is None:
         return default
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise _bad_request(f"{name} must be a positive integer, got {text!r}")
+        raise bad_request(f"{name} must be a positive integer, got {text!r}")
     return int(text)
 
 
@@ -155,7 +154,7 @@ def _parse_timestamp(text: str) -> str:
     try:
         return canonical_timestamp(text)
     except ValueError:
-        raise _bad_request(f"not an ISO-8601 timestamp: {text!r}") from None
+        raise bad_request(f"not an ISO-8601 timestamp: {text!r}") from None
 
 
 def _timestamp_param(query: dict, name: str) -> Optional[str]:
@@ -184,7 +183,7 @@ def _page_size(query: dict, behaviour: Behaviour) -> int:
     if size <= MAX_ITEMS_PER_PAGE:
         return size
     if behaviour.over_max_page_size == "reject":
-        raise _bad_request(f"items_per_page must not exceed {MAX_ITEMS_PER_PAGE}")
+        raise bad_request(f"items_per_page must not exceed {MAX_ITEMS_PER_PAGE}")
     return MAX_ITEMS_PER_PAGE
 
 
@@ -276,10 +275,10 @@ class ListSpec:
 def _sorted(spec: ListSpec, records: list, query: dict) -> list:
     sort_by = query.get("sort_by", spec.default_sort_by)
     if sort_by is not None and sort_by not in spec.sortable:
-        raise _bad_request(f"sort_by must be one of {spec.sortable}")
+        raise bad_request(f"sort_by must be one of {spec.sortable}")
     sort_order = query.get("sort_order", "asc")
     if sort_order not in ("asc", "desc"):
-        raise _bad_request("sort_order must be asc or desc")
+        raise bad_request("sort_order must be asc or desc")
     if sort_by is not None:  # missing values last, ties broken by primary key for stable pages
         records = sorted(records, key=lambda record: (record.get(sort_by) is None, record.get(sort_by), record[spec.primary_key]))
     return records[::-1] if sort_order == "desc" else records
@@ -338,7 +337,7 @@ OUTBOUND_MESSAGES = ListSpec(
 
 def _users(request: Request, data: Dataset, behaviour: Behaviour) -> dict:
     if not USERS.filters.keys() & request.query.keys():
-        raise _bad_request(f"at least one filter is required: {', '.join(USERS.filters)}")
+        raise bad_request(f"at least one filter is required: {', '.join(USERS.filters)}")
     return _serve_list(USERS, request, data, behaviour)
 
 
@@ -392,6 +391,14 @@ def _conversation_messages(request: Request, data: Dataset, behaviour: Behaviour
     return body + b"}"
 
 
+def _create_report(request: Request, data: Dataset, behaviour: Behaviour) -> Response:
+    return request.reports.create(request.body, behaviour)
+
+
+def _report_status(request: Request, data: Dataset, behaviour: Behaviour) -> dict:
+    return request.reports.status(request.path_params["id"], data, behaviour)
+
+
 def _no_route(request: Request, data: Dataset, behaviour: Behaviour):
     raise ApiError(404, "NOT_FOUND", f"no such endpoint: {request.method} {request.path}")
 
@@ -411,8 +418,12 @@ ROUTES = tuple(
         ("GET /v2/channels", _list_handler(CHANNELS)),
         ("GET /v2/roles", _list_handler(ROLES)),
         ("GET /v2/outbound-messages", _outbound_messages),
+        ("POST /v2/reports/raw", _create_report),
+        ("GET /v2/reports/raw/{id}", _report_status),
     )
 )
+# The storage host's one route: the key of its counter and of inject(); "*" does not reach it.
+STORAGE_ROUTE = "GET storage"
 ROUTE_TEMPLATES = frozenset(route.template for route in ROUTES)
 
 
@@ -477,13 +488,6 @@ class _RateWindow:
             )
 
 
-def _too_many_requests(wait_seconds: int, behaviour: Behaviour, headers: Optional[dict] = None) -> ApiError:
-    headers = dict(headers or {})
-    if behaviour.retry_after:
-        headers["Retry-After"] = str(wait_seconds)
-    return ApiError(429, "TOO_MANY_REQUESTS", "Rate limit exceeded, retry later", headers)
-
-
 # -- faults ----------------------------------------------------------------------------------
 # A fault gets the normal serving as a thunk, so it may replace it, delay it or damage its body.
 Serve = Callable[[], Response]
@@ -496,7 +500,7 @@ def _error_fault(status: int):
         # A scripted 429 announces a short, consistent wait so retrying tests stay fast.
         wait = behaviour.injected_retry_after_seconds
         exhausted = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(math.ceil(time.time() + wait))}
-        return _too_many_requests(wait, behaviour, exhausted).response()
+        return too_many_requests(wait, behaviour.retry_after, exhausted).response()
 
     return fault
 
@@ -546,8 +550,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as two writes; don't let Nagle hold the second
 
     def do_GET(self):
-        self._discard_request_body()
-        response = self.server.emulator.handle(self.command, self.path, self.headers)
+        response = self.server.handle(self.command, self.path, self.headers, self._request_body())
         if response is None:
             self.close_connection = True  # the "reset" fault: no bytes at all
             return
@@ -561,11 +564,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def _discard_request_body(self) -> None:
-        """Reads any body so the next request on this keep-alive connection starts cleanly."""
+    def _request_body(self) -> bytes:
+        """Reads the whole body, which also lets the next request on this keep-alive connection start cleanly."""
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        return self.rfile.read(length) if length else b""
 
     def log_message(self, format, *args):
         """Silent: per-request logging to stderr would dominate benchmark time."""
@@ -577,8 +579,8 @@ class _HttpServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024
 
-    def __init__(self, address, emulator: "FreshchatEmulator"):
-        self.emulator = emulator
+    def __init__(self, address, handle: Callable[[str, str, Mapping, bytes], Optional[Response]]):
+        self.handle = handle
         self._connections = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
@@ -615,8 +617,24 @@ class _HttpServer(ThreadingHTTPServer):
                 pass  # already closed by the client
 
 
+def _serve_in_background(address: tuple, handle, name: str) -> tuple[_HttpServer, threading.Thread]:
+    server = _HttpServer(address, handle)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _base_url(server: _HttpServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}"
+
+
 class FreshchatEmulator:
-    """A local Freshchat REST API v2 over a deterministic, mutable dataset."""
+    """A local Freshchat REST API v2 over a deterministic, mutable dataset, plus the storage host of its reports.
+
+    `recent=True` dates the data so most of it lies within the Extract API's 15 months and runs
+    mutations on a live clock (see Dataset); it overrides start_ms and live_clock.
+    """
 
     def __init__(
         self,
@@ -628,19 +646,28 @@ class FreshchatEmulator:
         behaviour: Optional[Behaviour] = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        start_ms: int = DATA_START_MS,
+        live_clock: bool = False,
+        recent: bool = False,
     ):
         self.api_key = api_key
         self.behaviour = behaviour or Behaviour()
+        if recent:
+            start_ms, live_clock = recent_start_ms(), True
         self.data = Dataset(
             seed,
             users,
             conversations_per_user,
             messages_per_conversation,
             message_bumps_conversation=lambda: self.behaviour.message_bumps_conversation,
+            start_ms=start_ms,
+            live_clock=live_clock,
         )
+        self.reports = ReportDesk()
         self.request_counts: collections.Counter = collections.Counter()
         self.status_counts: collections.Counter = collections.Counter()
         self.request_log: list = []
+        self.storage_log: list = []  # (path, query, headers, status) of each storage request
         self._address = (host, port)
         self._stats_lock = threading.Lock()
         self._faults_lock = threading.Lock()
@@ -648,29 +675,28 @@ class FreshchatEmulator:
         self._scripted_faults: dict = collections.defaultdict(collections.deque)
         self._callbacks: list = []
         self._rate_window = _RateWindow()
-        self._server: Optional[_HttpServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._servers: list[tuple[_HttpServer, threading.Thread]] = []  # the API's, then the storage host's
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "FreshchatEmulator":
-        if self._server is not None:
+        if self._servers:
             raise RuntimeError("emulator already started")
-        self._server = _HttpServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="freshchat-emulator", daemon=True
-        )
-        self._thread.start()
+        storage_address = (self._address[0], 0)
+        self._servers = [
+            _serve_in_background(self._address, self.handle, "freshchat-emulator"),
+            _serve_in_background(storage_address, self.handle_storage, "freshchat-storage"),
+        ]
+        self.reports.storage_url = self.storage_url
         return self
 
     def stop(self) -> None:
         """Stops serving within one poll interval and closes kept-alive connections."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        for server, thread in self._servers:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            thread.join()
+        self._servers = []
 
     def __enter__(self) -> "FreshchatEmulator":
         return self.start()
@@ -680,10 +706,17 @@ class FreshchatEmulator:
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        return _base_url(self._server(0))
+
+    @property
+    def storage_url(self) -> str:
+        """The storage host that report links point at: same bind host, its own port."""
+        return _base_url(self._server(1))
+
+    def _server(self, index: int) -> _HttpServer:
+        if not self._servers:
             raise RuntimeError("emulator not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._servers[index][0]
 
     def config(self, **overrides) -> dict:
         return {"domain": self.url, "api_key": self.api_key, **overrides}
@@ -694,11 +727,20 @@ class FreshchatEmulator:
             self.request_counts.clear()
             self.status_counts.clear()
             self.request_log.clear()
+            self.storage_log.clear()
+
+    def expire_links(self) -> None:
+        """Every report link issued so far answers 403 "Request has expired"; polling the job again gives fresh ones."""
+        self.reports.expire_links()
 
     def inject(self, route: str, faults: list) -> None:
-        """Queues faults for the next requests on a route template ("*": any route), in order."""
-        if route != "*" and route not in ROUTE_TEMPLATES:
-            raise ValueError(f"unknown route template {route!r}; expected '*' or one of {sorted(ROUTE_TEMPLATES)}")
+        """Queues faults for the next requests on a route template ("*": any API route), in order.
+
+        STORAGE_ROUTE ("GET storage") queues faults for report downloads.
+        """
+        if route not in ("*", STORAGE_ROUTE) and route not in ROUTE_TEMPLATES:
+            expected = sorted(ROUTE_TEMPLATES | {STORAGE_ROUTE})
+            raise ValueError(f"unknown route template {route!r}; expected '*' or one of {expected}")
         unknown = [fault for fault in faults if fault not in FAULTS]
         if unknown:
             raise ValueError(f"unknown faults {unknown}; expected some of {list(FAULTS)}")
@@ -717,8 +759,8 @@ class FreshchatEmulator:
         self._callbacks.clear()
 
     # -- serving ---------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, headers: Mapping) -> Optional[Response]:
-        """Serves one request and records it; None means: close the connection unanswered."""
+    def handle(self, method: str, raw_path: str, headers: Mapping, body: bytes = b"") -> Optional[Response]:
+        """Serves one API request and records it; None means: close the connection unanswered."""
         url = urlsplit(raw_path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         route, path_params = _match_route(method, url.path)
@@ -726,12 +768,33 @@ class FreshchatEmulator:
             self.request_counts[route.template] += 1
         for callback in list(self._callbacks):
             callback(route.template, url.path, query)  # outside the data lock: it may mutate data
-        response = self._respond(Request(method, url.path, query, headers, route, path_params))
+        response = self._respond(Request(method, url.path, query, headers, route, path_params, body, self.reports))
         status = None if response is None else response.status
         with self._stats_lock:
             if status is not None:
                 self.status_counts[status] += 1
             self.request_log.append((method, url.path, query, status, dict(headers.items())))
+        return response
+
+    def handle_storage(self, method: str, raw_path: str, headers: Mapping, body: bytes = b"") -> Optional[Response]:
+        """Serves one storage request (a report download): latency and scripted faults apply, random faults do not."""
+        url = urlsplit(raw_path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        with self._stats_lock:
+            self.request_counts[f"{method} storage"] += 1
+        behaviour = self.behaviour
+        if behaviour.latency_ms:
+            time.sleep(behaviour.latency_ms / 1000)
+
+        def serve() -> Response:
+            return self.reports.download(method, url.path, query, headers, behaviour)
+
+        fault = self._next_fault(STORAGE_ROUTE, behaviour, wildcard=False)
+        response = serve() if fault is None else FAULTS[fault](serve, behaviour)
+        if response is not None:
+            response.headers["Set-Cookie"] = storage_cookie()
+        with self._stats_lock:
+            self.storage_log.append((url.path, query, dict(headers.items()), None if response is None else response.status))
         return response
 
     def _respond(self, request: Request) -> Optional[Response]:
@@ -755,20 +818,22 @@ class FreshchatEmulator:
         try:
             _check_auth(request.headers, self.api_key, behaviour)
             if quota.exceeded:
-                raise _too_many_requests(quota.seconds_left(), behaviour)
+                raise too_many_requests(quota.seconds_left(), behaviour.retry_after)
             with self.data.lock:  # encode while no mutation can run
                 result = request.route.handler(request, self.data, behaviour)
+                if isinstance(result, Response):
+                    return result
                 return Response(200, result if isinstance(result, bytes) else encode_json(result))
         except ApiError as error:
             return error.response()
 
-    def _next_fault(self, template: str, behaviour: Behaviour):
-        """A scripted fault for this route, else one for "*", else a seeded random draw."""
+    def _next_fault(self, template: str, behaviour: Behaviour, wildcard: bool = True):
+        """A scripted fault for this route, else (with wildcard) one for "*" or a seeded random draw."""
         with self._faults_lock:
-            for key in (template, "*"):
+            for key in (template, "*") if wildcard else (template,):
                 if self._scripted_faults.get(key):
                     return self._scripted_faults[key].popleft()
-            return self._draw_random_fault(behaviour)
+            return self._draw_random_fault(behaviour) if wildcard else None
 
     def _draw_random_fault(self, behaviour: Behaviour):
         rates = [(getattr(behaviour, name), faults) for name, faults in RANDOM_FAULTS]
