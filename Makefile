@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test benchmark
+.PHONY: setup demo test benchmark benchmark-feed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,6 @@ test: setup
 
 benchmark: setup
 	$(PY) -m integration_tests.benchmark $(ARGS)
+
+benchmark-feed: setup
+	$(PY) -m integration_tests.feed_benchmark $(ARGS)

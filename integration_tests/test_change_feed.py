@@ -88,10 +88,14 @@ def test_a_feed_sync_finds_every_change_the_events_show_and_costs_only_what_chan
         assert api_requests <= report_traffic + math.ceil(max(changed_users, 1) / 50) + feed_conversations * 2
         assert counts["POST /v2/reports/raw"] == 5
 
-        # Nothing changed since: the third sync fetches no conversation at all.
+        # Nothing changed since: the overlap re-reads the last hour's five conversations, and nothing else.
         emulator.reset_counters()
         third = run_connector(tmp_path, "read", config, catalog, state=second.final_state())
-        assert third.returncode == 0 and emulator.request_counts[DETAILS] == 0 and emulator.request_counts[LISTING] == 0
+        assert third.returncode == 0 and emulator.request_counts[DETAILS] == feed_conversations
+        assert emulator.request_counts[LISTING] == 0
+        emulator.reset_counters()
+        no_overlap = run_connector(tmp_path, "read", {**config, "feed_overlap_minutes": 0}, catalog, state=third.final_state())
+        assert no_overlap.returncode == 0 and emulator.request_counts[DETAILS] == 0 and emulator.request_counts[LISTING] == 0
 
         # The full walk, when due, re-reads everything changed since the previous walk: the property-only edit arrives.
         state = aged_walk(third.final_state(), days=8)
@@ -129,6 +133,7 @@ def test_extract_mode_fails_the_fan_out_streams_loudly_when_reports_keep_failing
     with feed_emulator() as emulator:
         config, catalog, first = first_sync(emulator, tmp_path, conversation_discovery="extract")
         emulator.behaviour.report_failures = {"Conversation-Created": 3}
+        emulator.reset_counters()
         second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
         assert second.returncode != 0 or second.errors()
         assert any("Gave up on the Conversation-Created report" in error for error in second.errors())
