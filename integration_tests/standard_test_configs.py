@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 from airbyte_cdk.test.standard_tests import ConnectorTestSuiteBase
 
-from .emulator import FreshchatEmulator
+from .emulator import Behaviour, FreshchatEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = Path("integration_tests", "secrets", "config.json")  # relative to the root, as acceptance-test-config.yml names them
@@ -57,7 +57,15 @@ def standard_test_configs_in_place(root: Path = ROOT) -> Iterator[str]:
             used = f"your credentials in {CONFIG_PATH}"
         else:
             emulator = stack.enter_context(
-                FreshchatEmulator(seed=3, users=12, conversations_per_user=2, messages_per_conversation=4, api_key=EMULATOR_API_KEY)
+                FreshchatEmulator(
+                    seed=3,
+                    users=40,
+                    conversations_per_user=2,
+                    messages_per_conversation=4,
+                    api_key=EMULATOR_API_KEY,
+                    recent=True,
+                    behaviour=Behaviour(report_pending_polls=0),
+                )
             )
             config = emulator.config()
             stack.enter_context(written_for_the_run(config_file, config))

@@ -140,7 +140,7 @@ def test_extract_mode_fails_the_fan_out_streams_loudly_when_reports_keep_failing
         assert emulator.request_counts[LISTING] == 0
         conversation_states = [s for s in second.final_state() if s["stream"]["stream_descriptor"]["name"] == "conversations"]
         first_states = [s for s in first.final_state() if s["stream"]["stream_descriptor"]["name"] == "conversations"]
-        assert conversation_states == first_states  # the cursor did not move past what was read
+        assert all(state == first_states[0] for state in conversation_states)  # the cursor did not move past what was read
 
 
 def test_a_refused_chat_transcript_uses_message_sent_and_user_only_messages_wait_for_the_walk(tmp_path):

@@ -46,7 +46,7 @@ def canonical(rows):
 def account():
     behaviour = Behaviour(report_pending_polls=1, report_link_hours=24 * 90, report_files_per_zip=2)
     with FreshchatEmulator(
-        seed=23, users=12, conversations_per_user=2, messages_per_conversation=5, recent=True, behaviour=behaviour
+        seed=23, users=40, conversations_per_user=2, messages_per_conversation=5, recent=True, behaviour=behaviour
     ) as emulator:
         yield emulator
 
