@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 
 import duckdb
 
-from integration_tests.emulator import FreshchatEmulator
+from integration_tests.emulator import Behaviour, FreshchatEmulator
 
 CONNECTOR = Path(sys.executable).parent / "source-freshchat"
 DEFAULT_DATABASE = Path("demo-output/freshchat.duckdb")
@@ -56,6 +56,19 @@ STREAM_ROUTES = {
     "roles": ("GET /v2/roles",),
     "outbound_messages": ("GET /v2/outbound-messages",),
 }
+# The Extract API's routes serve every report stream at once (one job per event), so they are counted together.
+REPORT_ROUTES = ("POST /v2/reports/raw", "GET /v2/reports/raw/{id}")
+AGENT_PERFORMANCE_QUERY = """
+with first_response as (
+    select agent_id, median(value_in_seconds) as median_seconds, count(*) as conversations from first_response_time group by 1
+), csat as (
+    select agent_id, avg(value) as mean_score, count(*) as ratings from csat_score group by 1
+)
+select a.first_name || ' ' || a.last_name as agent, f.conversations, round(f.median_seconds) as median_first_response_s,
+       round(c.mean_score, 2) as mean_csat, coalesce(c.ratings, 0) as csat_ratings
+from first_response f join agents a on a.id = f.agent_id left join csat c using (agent_id)
+order by f.conversations desc, agent limit 10
+"""
 # JSON-schema scalar types and their columns; objects, arrays and unions of types are stored as JSON.
 SCALAR_COLUMN_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
 
@@ -317,6 +330,8 @@ def connector_config(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[
         conversations_per_user=args.conversations_per_user,
         messages_per_conversation=args.messages_per_conversation,
         api_key=EMULATOR_API_KEY,
+        recent=True,  # inside the Extract API's 15 months, so the report streams have rows
+        behaviour=Behaviour(report_pending_polls=0),
     )
     with emulator:
         config_path = workdir / "config.json"
@@ -334,8 +349,8 @@ def requests_per_stream(emulator: Optional[FreshchatEmulator], streams: list[str
     if emulator is None:
         return {name: "n/a" for name in streams}, "n/a"
     counts = emulator.request_counts
-    per_stream = {name: sum(counts[route] for route in STREAM_ROUTES.get(name, ())) for name in streams}
-    return per_stream, sum(counts.values())
+    per_stream = {name: sum(counts[route] for route in STREAM_ROUTES[name]) if name in STREAM_ROUTES else "shared" for name in streams}
+    return per_stream, sum(count for route, count in counts.items() if route != "GET storage")
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -350,10 +365,23 @@ def print_report(progress: Progress, row_counts: dict, requests: tuple[dict, obj
     replaced = total_records - sum(row_counts.values())
     if replaced:
         print(f"Note: {replaced} records repeated a primary key already emitted; each table keeps the last version.")
+    if "shared" in per_stream.values():
+        print("The report streams share their Extract API jobs (one per event); their requests are in the total.")
+    print_agent_performance(database)
     print(f"\nWall time: {wall_seconds:.1f}s (discover, read and load)")
     print(f"DuckDB database: {database}")
     print(f"Try: {example_query_command(database)}")
     print(f"Real account: {REAL_ACCOUNT_COMMAND}  (config keys: domain, api_key, optional start_date)")
+
+
+def print_agent_performance(database: Path) -> None:
+    """One agent-performance question answered from the report streams, if the sync loaded them."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        tables = {row[0] for row in connection.sql("select table_name from information_schema.tables").fetchall()}
+        if not {"first_response_time", "csat_score", "agents"} <= tables:
+            return
+        print("\nAgent performance (median first response and CSAT per agent, top 10 by conversations):")
+        connection.sql(AGENT_PERFORMANCE_QUERY).show()
 
 
 def example_query_command(database: Path) -> str:

@@ -3,14 +3,16 @@
 import contextlib
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 import duckdb
 import pytest
 
 from integration_tests import demo
-from integration_tests.emulator import Dataset, FreshchatEmulator
+from integration_tests.emulator import Dataset, FreshchatEmulator, recent_start_ms
 from integration_tests.emulator.data import STREAM_NAMES, ms_from_iso
+from source_freshchat.config import format_timestamp
+from source_freshchat.extract import EVENTS, reach_floor
 
 # Small enough to keep the file fast, big enough for a second page of users and duplicate listings.
 SIZE = {"seed": 11, "users": 12, "conversations_per_user": 2, "messages_per_conversation": 3}
@@ -31,7 +33,13 @@ def demo_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def expected():
     """The emulator's dataset for SIZE: generated deterministically, so it equals what the demo served."""
-    return Dataset(**SIZE)
+    return Dataset(**SIZE, start_ms=recent_start_ms(), live_clock=True)
+
+
+def report_rows(expected: Dataset, event: str) -> list:
+    """The event's rows in the report streams' window of a sync now: the last 15 months."""
+    now = datetime.now(timezone.utc)
+    return expected.report_rows(event, format_timestamp(reach_floor(now)), format_timestamp(now))
 
 
 @pytest.fixture
@@ -47,9 +55,11 @@ def test_demo_succeeds(demo_run):
 
 def test_every_stream_has_a_table_with_the_emulator_record_count(db, expected):
     tables = {row[0] for row in db.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert tables == set(STREAM_NAMES)
+    assert tables == set(STREAM_NAMES) | {event.stream for event in EVENTS.values()}
     for stream in STREAM_NAMES:
         assert db.execute(f"SELECT count(*) FROM {stream}").fetchone()[0] == len(expected.records(stream)), stream
+    for event in EVENTS.values():
+        assert db.execute(f"SELECT count(*) FROM {event.stream}").fetchone()[0] == len(report_rows(expected, event.name)), event.stream
 
 
 def test_primary_keys_are_unique_and_match_the_emulator(db, expected):
@@ -79,7 +89,19 @@ def test_report_lists_each_stream_with_its_record_count(demo_run, expected):
         records, seconds, requests = rows[stream]
         assert int(records) == len(expected.records(stream))
         assert int(requests) >= 1
-    assert int(rows["total"][0]) == sum(len(expected.records(stream)) for stream in STREAM_NAMES)
+    report_records = sum(len(report_rows(expected, event.name)) for event in EVENTS.values())
+    assert int(rows["total"][0]) == sum(len(expected.records(stream)) for stream in STREAM_NAMES) + report_records
+
+
+def test_report_answers_an_agent_performance_question_from_the_report_streams(demo_run, expected):
+    output = demo_run[1]
+    assert "Agent performance (median first response and CSAT per agent" in output
+    busiest = max(
+        {row["agent_id"] for row in report_rows(expected, "First-Response-Time")},
+        key=lambda agent_id: sum(1 for row in report_rows(expected, "First-Response-Time") if row["agent_id"] == agent_id),
+    )
+    agent = next(agent for agent in expected.agents if agent["id"] == busiest)
+    assert f"{agent['first_name']} {agent['last_name']}" in output
     assert 'make demo ARGS="--config secrets/config.json"' in demo_run[1]
 
 
