@@ -356,6 +356,7 @@ class ExtractClient:
         if status == 429:
             wait = seconds_until_retry(response) or CREATION_WAIT_WITHOUT_ADVICE_SECONDS
             self._creation_allowed_at = self._clock() + wait
+            job.created_at = job.created_at or now  # a quota that never frees up is bounded by the same wait as a slow report
             logger.info(
                 f"Freshchat's Extract API limits how often reports are created: waiting {wait:.0f}s before creating {job.describe()}"
             )
@@ -400,7 +401,7 @@ class ExtractClient:
             return
         body = json_body(response)
         status = str(body.get("status") or "").upper() if isinstance(body, dict) else ""
-        links = [link for link in (body.get("links") or [])] if isinstance(body, dict) else []
+        links = [link for link in (body.get("links") or []) if isinstance(link, dict)] if isinstance(body, dict) else []
         if status in FAILED_STATUSES or any(str(link.get("status") or "").upper() in FAILED_STATUSES for link in links):
             self._recreate_or_fail(job, f"Freshchat reported job {job.job_id} as FAILED")
             return
@@ -441,7 +442,7 @@ class ExtractClient:
     def _give_up_on_overdue_jobs(self, now: float) -> None:
         limit = self._settings.report_wait.total_seconds()
         for job in self._jobs:
-            if job.job_id and not job.finished and now - job.created_at > limit:
+            if job.created_at and not job.finished and now - job.created_at > limit:
                 job.error = ReportError(
                     f"Freshchat did not finish {job.describe()} within {limit / 60:.0f} minutes (last status {job.status}); "
                     "raise `report_wait_minutes`, or try again later."

@@ -315,3 +315,11 @@ def test_urllib3_request_lines_lose_their_query_in_the_logs(caplog):
     with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
         pool_logger.debug('%s://%s:%s "%s %s %s" %s %s', "https", "storage.example", 443, "GET", f"/a.csv?{SIGNED}", "HTTP/1.1", 200, 10)
     assert caplog.records[0].getMessage() == 'https://storage.example:443 "GET /a.csv HTTP/1.1" 200 10'
+
+
+def test_a_creation_quota_that_never_frees_up_fails_within_the_report_wait(requests_mock, clock):
+    requests_mock.post(REPORTS, status_code=429, headers={"Retry-After": "60"}, json={"code": 429})
+    extract = client(clock, report_wait_minutes=3)
+    with pytest.raises(ReportError, match="did not finish the CSAT-Score report .* within 3 minutes"):
+        extract.links(extract.want("CSAT-Score", START, END))
+    assert requests_mock.call_count <= 5

@@ -81,7 +81,9 @@ class ChangeFeed:
 
     def _collect(self, event: str, first_seen: Dict[str, datetime]) -> None:
         try:
-            rows = list(self._rows_in_window(event))
+            for conversation_id, moment in self._rows_in_window(event):
+                if conversation_id not in first_seen or moment < first_seen[conversation_id]:
+                    first_seen[conversation_id] = moment
         except ReportError as error:
             if event != ALL_MESSAGES_EVENT or not error.refused:
                 raise
@@ -91,10 +93,6 @@ class ChangeFeed:
             )
             self._jobs[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
             self._collect(AGENT_MESSAGES_EVENT, first_seen)
-            return
-        for conversation_id, moment in rows:
-            if conversation_id not in first_seen or moment < first_seen[conversation_id]:
-                first_seen[conversation_id] = moment
 
     def _rows_in_window(self, event: str) -> Iterator[Tuple[str, datetime]]:
         time_column = EVENTS[event].time_column
