@@ -154,6 +154,10 @@ def test_incremental_read_after_changes_returns_exactly_what_changed(emulator, t
     assert {new_message["id"], first_words["id"]} <= set(by_key(second.records("messages"), "messages"))
     # Messages: one page per conversation at most, since each holds fewer than 50 new messages.
     assert emulator.request_counts["GET /v2/conversations/{id}/messages"] <= len(data.conversations)
+    # Users are listed twice (README, Streams): the users stream asks only for the users updated since its cursor,
+    # which is not the whole list, so the walk behind conversations and messages lists every user, once.
+    user_listings = [query for _, path, query, _, _ in emulator.request_log if path == "/v2/users"]
+    assert [sorted(set(query) & {"updated_from", "created_from"}) for query in user_listings] == [["updated_from"], ["created_from"]]
 
 
 def test_a_tight_rate_limit_is_paced_instead_of_answered_with_429s(tmp_path):
