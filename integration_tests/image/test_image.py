@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Mapping
+from typing import Mapping, Sequence
 
 import pytest
 
@@ -65,7 +65,7 @@ def mounted(tmp_path) -> Path:
     return folder
 
 
-def connector(image: str, mounted: Path, *args: str, files: Mapping[str, object] = {}, options: List[str] = ()) -> ConnectorRun:
+def connector(image: str, mounted: Path, *args: str, files: Mapping[str, object], options: Sequence[str] = ()) -> ConnectorRun:
     """Runs one connector command in a fresh container, with `files` written as JSON into /secrets."""
     for name, content in files.items():
         (mounted / name).write_text(json.dumps(content))
