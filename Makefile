@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test benchmark benchmark-feed
+.PHONY: setup demo test image-test benchmark benchmark-feed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m integration_tests.demo $(ARGS)
 
-test: setup
+# The image first: build it from this working tree and run it as Airbyte does (podman; see integration_tests/image/run.sh).
+test: image-test
 	$(PY) -m pytest -m "not image_tests" $(ARGS)
+
+image-test: setup
+	integration_tests/image/run.sh $(PY)
 
 benchmark: setup
 	$(PY) -m integration_tests.benchmark $(ARGS)

@@ -89,6 +89,27 @@ def test_full_read_survives_the_uncertain_api_variants(emulator, tmp_path):
     assert_matches_truth(run, emulator, {s["stream"]["name"]: s["stream"]["json_schema"] for s in catalog["streams"]})
 
 
+def test_a_stream_refused_with_403_fails_alone_while_every_other_stream_is_read(emulator, tmp_path):
+    """A token without the scope of one endpoint (or a plan without the feature) costs that stream only."""
+    emulator.inject("GET /v2/agents", [403])
+    config = emulator.config()
+    catalog = configured_catalog(tmp_path, config)
+    run = run_connector(tmp_path, "read", config, catalog)
+
+    assert run.returncode != 0  # the sync ends failed, never silently green
+    agents_error, sync_error = run.errors()
+    assert "`agents` stream" in agents_error and "GET /v2/agents" in agents_error and "scope" in agents_error
+    assert "agents" in sync_error
+    statuses = {
+        m["trace"]["stream_status"]["stream_descriptor"]["name"]: m["trace"]["stream_status"]["status"]
+        for m in run.of_type("TRACE")
+        if m["trace"]["type"] == "STREAM_STATUS"
+    }
+    assert statuses == {stream: "INCOMPLETE" if stream == "agents" else "COMPLETE" for stream in STREAMS}
+    for stream in set(STREAMS) - {"agents"}:
+        assert by_key(run.records(stream), stream) == by_key(reachable_records(emulator, stream), stream), stream
+
+
 @pytest.mark.parametrize("refusal", ["refuse_400", "refuse_404"])
 def test_outbound_messages_refused_by_the_account_warn_and_do_not_fail(emulator, tmp_path, refusal):
     emulator.behaviour.outbound_list = refusal
@@ -133,6 +154,10 @@ def test_incremental_read_after_changes_returns_exactly_what_changed(emulator, t
     assert {new_message["id"], first_words["id"]} <= set(by_key(second.records("messages"), "messages"))
     # Messages: one page per conversation at most, since each holds fewer than 50 new messages.
     assert emulator.request_counts["GET /v2/conversations/{id}/messages"] <= len(data.conversations)
+    # Users are listed twice (README, Streams): the users stream asks only for the users updated since its cursor,
+    # which is not the whole list, so the walk behind conversations and messages lists every user, once.
+    user_listings = [query for _, path, query, _, _ in emulator.request_log if path == "/v2/users"]
+    assert [sorted(set(query) & {"updated_from", "created_from"}) for query in user_listings] == [["updated_from"], ["created_from"]]
 
 
 def test_a_tight_rate_limit_is_paced_instead_of_answered_with_429s(tmp_path):

@@ -1,7 +1,8 @@
-"""The Docker image, built without Docker: stage what the Dockerfile copies, install it as its RUN line does, run the entry point.
+"""The Docker image's install, without a container: stage what the Dockerfile copies, install it as its RUN lines do, run the entry point.
 
-No Docker engine runs here, so this reads the Dockerfile itself: a file the image forgets to COPY,
-or an install step that differs from what this test does, fails here rather than in a user's build.
+This reads the Dockerfile itself, so a file the image forgets to COPY or an install step that breaks
+fails here too, in seconds and with no container engine; integration_tests/image/ builds and runs the
+real image.
 """
 
 import json
@@ -33,10 +34,14 @@ def entrypoint() -> str:
     return command
 
 
-def pip_install_arguments() -> list:
-    [install] = [command for command in instructions("RUN") if "pip install" in command]
-    words = shlex.split(install.split("&&")[0])
-    return words[words.index("install") + 1 :]
+def pip_installs() -> list:
+    """The arguments of each `pip install` the Dockerfile runs, in order (dependencies from the lock, then the package)."""
+    installs = []
+    for command in instructions("RUN"):
+        if "pip install" in command:
+            words = shlex.split(command.split("&&")[0])
+            installs.append(words[words.index("install") + 1 :])
+    return installs
 
 
 def test_airbyte_entrypoint_is_the_entrypoint_command():
@@ -53,7 +58,7 @@ def test_image_runs_as_a_non_root_user_with_a_writable_home():
 
 @pytest.fixture(scope="module")
 def image_like_install(tmp_path_factory):
-    """A fresh virtualenv holding exactly what the image would: the COPYed files, installed by the RUN line's pip arguments."""
+    """A fresh virtualenv holding exactly what the image would: the COPYed files, installed by the RUN lines' pip arguments."""
     context = tmp_path_factory.mktemp("image") / "integration_code"
     context.mkdir()
     for copy in instructions("COPY"):
@@ -66,8 +71,9 @@ def image_like_install(tmp_path_factory):
                 shutil.copy(REPO / source, target)
     venv = context.parent / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    arguments = [str(context) if argument == "." else argument for argument in pip_install_arguments()]
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *arguments], cwd=context, check=True)
+    for install in pip_installs():
+        arguments = [str(context) if argument == "." else argument for argument in install]
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *arguments], cwd=context, check=True)
     return venv / "bin" / Path(entrypoint()).name
 
 

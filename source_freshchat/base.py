@@ -21,6 +21,7 @@ from .config import FreshchatSettings
 from .errors import (
     MAX_RETRIES,
     RESPONSE_BODY_LOG_FILTER,
+    STREAM_FORBIDDEN_MESSAGE,
     FreshchatErrorHandler,
     error_status,
     json_body,
@@ -44,6 +45,8 @@ class FreshchatStream(HttpStream, ABC):
     endpoint: str = ""
     # Statuses a stream skips with a log line instead of failing, e.g. {404: "the user was deleted during the sync"}.
     tolerated_statuses: Mapping[int, str] = {}
+    # What a 403 means here: by default a permission this endpoint needs, so only this stream fails.
+    forbidden_message: str = STREAM_FORBIDDEN_MESSAGE
 
     def __init__(
         self,
@@ -73,7 +76,7 @@ class FreshchatStream(HttpStream, ABC):
         return self.supports_incremental
 
     def get_error_handler(self) -> ErrorHandler:
-        return FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries)
+        return FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries, self.name, self.forbidden_message)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return FreshchatBackoffStrategy()

@@ -3,7 +3,9 @@
 The CDK's default mapping is right for 429 and 5xx; Freshchat needs more:
 - a wrong host can answer 200 with an HTML page, and proxies cut bodies short, so a 2xx is only a
   success when its body is JSON (retried otherwise, then failed with a clear message);
-- 401 and 403 name their likely causes (key, datacenter/region, scope);
+- 401 and 403 name their likely causes (key, datacenter/region, scope). A 401 means the key is
+  refused for everything; a 403 on one endpoint (a token without that scope, a feature outside the
+  plan) fails only its own stream, except on the account probe, where it means the wrong host;
 - a 404 `WRONG_PAGE` means "past the last page", and a 404 on a child (user, conversation) means it
   was deleted between listing and fetching: each stream says which statuses it tolerates and why.
 """
@@ -31,10 +33,19 @@ UNAUTHORIZED_MESSAGE = (
     "Freshchat rejected the API key (HTTP 401). Check `api_key`: copy a current token from "
     "Freshchat > Admin > Configure > API Tokens (a regenerated token invalidates the old one)."
 )
+WRONG_HOST_HINT = (
+    "`domain` points at the wrong account or datacenter (use your account's own host, e.g. acme-123-abc.freshchat.com, "
+    "or the regional host such as api.eu.freshchat.com)"
+)
 FORBIDDEN_MESSAGE = (
-    "Freshchat refused the request (HTTP 403 {detail}). Either `domain` points at the wrong account or "
-    "datacenter (use your account's own host, e.g. acme-123-abc.freshchat.com, or the regional host such as "
-    "api.eu.freshchat.com), or the API token lacks the scope for {path}."
+    "Freshchat refused the request (HTTP 403 {detail}). Either " + WRONG_HOST_HINT + ", or the API token lacks the scope for {path}."
+)
+# Read by the source to go on with the other streams, so every per-stream 403 message ends with it.
+ONLY_THIS_STREAM = "The other streams are still read."
+STREAM_FORBIDDEN_MESSAGE = (
+    "Freshchat refused the `{stream}` stream's request {path} (HTTP 403 {detail}): the API token probably lacks the "
+    "permission (scope) for it, or the account's plan does not include it. Grant it or deselect `{stream}`. "
+    "If every stream fails like this, " + WRONG_HOST_HINT + ". " + ONLY_THIS_STREAM
 )
 NOT_JSON_MESSAGE = (
     "Freshchat answered HTTP {status} for {path} with a body that is not JSON ({kind}). "
@@ -71,11 +82,24 @@ def error_status(response: requests.Response) -> Optional[str]:
 
 
 class FreshchatErrorHandler(HttpStatusErrorHandler):
-    """Maps a response to an action; `tolerated` holds a stream's statuses that mean "skip, and log why"."""
+    """Maps a response to an action for one stream.
 
-    def __init__(self, logger: logging.Logger, tolerated: Mapping[int, str], max_retries: int = MAX_RETRIES) -> None:
+    `tolerated` holds the stream's statuses that mean "skip, and log why"; `forbidden_message` says what a 403
+    means there (STREAM_FORBIDDEN_MESSAGE or FORBIDDEN_MESSAGE), formatted with stream, path and detail.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        tolerated: Mapping[int, str],
+        max_retries: int = MAX_RETRIES,
+        stream_name: str = "",
+        forbidden_message: str = STREAM_FORBIDDEN_MESSAGE,
+    ) -> None:
         super().__init__(logger=logger, error_mapping=DEFAULT_ERROR_MAPPING, max_retries=max_retries)
         self._tolerated = tolerated
+        self._stream_name = stream_name
+        self._forbidden_message = forbidden_message
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
         if isinstance(response_or_exception, requests.RequestException) and not isinstance(response_or_exception, requests.HTTPError):
@@ -100,7 +124,8 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
             return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, UNAUTHORIZED_MESSAGE)
         if status == 403:
             detail = (error_message(response) or "Forbidden").strip()
-            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, FORBIDDEN_MESSAGE.format(detail=detail, path=path))
+            message = self._forbidden_message.format(stream=self._stream_name, detail=detail, path=path)
+            return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, message)
         resolution = self._error_mapping.get(status)
         action = resolution.response_action if resolution else (ResponseAction.RETRY if status >= 500 else ResponseAction.FAIL)
         failure_type = (
@@ -124,6 +149,11 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
         return ErrorResolution(
             ResponseAction.RETRY, FailureType.transient_error, NOT_JSON_MESSAGE.format(status=response.status_code, path=path, kind=kind)
         )
+
+
+def fails_only_its_stream(message: str) -> bool:
+    """True for a failure confined to one stream (a 403 on its endpoint): the sync goes on with the others."""
+    return message.endswith(ONLY_THIS_STREAM)
 
 
 def error_message(response: requests.Response) -> Optional[str]:

@@ -15,6 +15,7 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
+from .errors import fails_only_its_stream
 from .extract import ExtractClient
 from .rate_limit import FreshchatAPIBudget
 from .streams.account import Account
@@ -110,7 +111,7 @@ class SourceFreshchat(AbstractSource):
         # Read in registry order whatever the catalog's order, so conversations and messages reuse the parents already walked.
         order = {stream.name: position for position, stream in enumerate(self.streams(config))}
         ordered = sorted(catalog.streams, key=lambda configured: order.get(configured.stream.name, len(order)))
-        self._config_error_seen = False
+        self._failure_ends_sync = False
         states = ConnectorStateManager(state)
         self._selection = {
             configured.stream.name: (configured.sync_mode, states.get_stream_state(configured.stream.name, configured.stream.namespace))
@@ -118,8 +119,9 @@ class SourceFreshchat(AbstractSource):
         }
         try:
             for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
-                if message.type == Type.TRACE and message.trace.error and message.trace.error.failure_type == FailureType.config_error:
-                    self._config_error_seen = True
+                error = message.trace.error if message.type == Type.TRACE else None
+                if error and error.failure_type == FailureType.config_error and not fails_only_its_stream(error.message):
+                    self._failure_ends_sync = True
                 yield message
         finally:
             self._selection = {}  # `discover` and `check` after this read plan no reports
@@ -127,4 +129,5 @@ class SourceFreshchat(AbstractSource):
     @property
     def stop_sync_on_stream_failure(self) -> bool:
         # A wrong key or host fails every stream alike: stop at the first instead of sending requests bound to be refused.
-        return getattr(self, "_config_error_seen", False)
+        # A stream refused for want of a permission (403) fails alone; the CDK still ends the sync failed after the others.
+        return getattr(self, "_failure_ends_sync", False)

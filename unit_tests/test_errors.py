@@ -1,7 +1,7 @@
 """Retries, rate limits, bad bodies and auth failures: each path is a named test."""
 
 import requests
-from airbyte_cdk.models import Status
+from airbyte_cdk.models import AirbyteStreamStatus, Status
 
 from source_freshchat.rate_limit import FreshchatBackoffStrategy, seconds_until_retry
 
@@ -137,7 +137,7 @@ def test_check_reports_the_wrong_datacenter(requests_mock, tmp_path):
         f"{API}/accounts/configuration", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"}
     )
     status = check_status(run_check(CONFIG, tmp_path))
-    assert status.status == Status.FAILED and "datacenter" in status.message
+    assert status.status == Status.FAILED and "Either `domain` points at the wrong account or datacenter" in status.message
 
 
 def test_check_reports_a_host_answering_html(requests_mock, tmp_path):
@@ -185,6 +185,33 @@ def test_a_config_error_stops_the_sync_instead_of_failing_every_stream_alike(req
     output = run_read(["agents", "groups"])
     assert groups.call_count == 0
     assert "rejected the API key" in output.errors[0].trace.error.message
+
+
+def test_a_403_fails_only_its_stream_names_it_and_the_sync_still_ends_failed(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Access denied"})
+    requests_mock.get(f"{API}/groups", json=envelope("groups", [{"id": "g1"}]))
+    requests_mock.get(f"{API}/roles", json=envelope("roles", [{"id": "r1"}]))
+    output = run_read(["agents", "groups", "roles"])
+    assert [r["id"] for r in records_of(output, "groups")] == ["g1"] and [r["id"] for r in records_of(output, "roles")] == ["r1"]
+    assert output.get_stream_statuses("agents")[-1] == AirbyteStreamStatus.INCOMPLETE
+    assert output.get_stream_statuses("roles")[-1] == AirbyteStreamStatus.COMPLETE
+    [stream_error, sync_error] = [message.trace.error for message in output.errors]
+    assert stream_error.stream_descriptor.name == "agents" and stream_error.failure_type.value == "config_error"
+    assert "`agents` stream" in stream_error.message and "GET /v2/agents" in stream_error.message
+    assert "scope" in stream_error.message and "plan" in stream_error.message and "Access denied" in stream_error.message
+    assert sync_error.stream_descriptor is None and "agents" in sync_error.message  # the sync fails, never silently green
+
+
+def test_a_403_on_the_account_probe_means_the_wrong_host_and_stops_the_sync(requests_mock):
+    requests_mock.get(
+        f"{API}/accounts/configuration", status_code=403, json={"code": 403, "status": "FORBIDDEN", "message": "Auth failure"}
+    )
+    agents = requests_mock.get(f"{API}/agents", json=envelope("agents", [{"id": "a1"}]))
+    output = run_read(["agents", "account"])
+    assert agents.call_count == 0
+    assert output.errors[0].trace.error.message.startswith(
+        "Freshchat refused the request (HTTP 403 FORBIDDEN - Auth failure). Either `domain`"
+    )
 
 
 def test_a_transient_failure_in_one_stream_still_syncs_the_others(requests_mock):

@@ -93,13 +93,20 @@ def test_conversation_properties_is_a_bare_array(requests_mock):
     assert records_of(run_read(["conversation_properties"]), "conversation_properties") == fields
 
 
-def test_outbound_messages_derive_created_time_from_epoch_ms(requests_mock):
+@pytest.mark.parametrize(
+    "created_on, created_time",
+    [
+        (1720641075442, "2024-07-10T19:51:15.442Z"),  # epoch milliseconds, as recorded responses carry
+        (1566970961, "2019-08-28T05:42:41.000Z"),  # epoch seconds, Freshchat's documented example
+    ],
+)
+def test_outbound_messages_derive_created_time_from_epoch_seconds_or_milliseconds(requests_mock, created_on, created_time):
     requests_mock.get(
         f"{API}/outbound-messages",
-        json=envelope("outbound_messages", [{"message_id": "m1", "created_on": 1720641075442, "status": "SENT"}]),
+        json=envelope("outbound_messages", [{"message_id": "m1", "created_on": created_on, "status": "SENT"}]),
     )
     [record] = records_of(run_read(["outbound_messages"]), "outbound_messages")
-    assert record == {"message_id": "m1", "created_on": 1720641075442, "status": "SENT", "created_time": "2024-07-10T19:51:15.442Z"}
+    assert record == {"message_id": "m1", "created_on": created_on, "status": "SENT", "created_time": created_time}
 
 
 @pytest.mark.parametrize("status", [400, 404])
