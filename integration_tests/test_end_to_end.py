@@ -4,6 +4,7 @@ import jsonschema
 import pytest
 
 from source_freshchat.config import DEFAULT_NUM_WORKERS
+from source_freshchat.extract import EVENTS
 
 from .conftest import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
 from .emulator import Behaviour, FreshchatEmulator
@@ -43,10 +44,17 @@ def test_check_against_a_host_answering_html(emulator, tmp_path):
     assert status["status"] == "FAILED" and "not JSON (an HTML page)" in status["message"]
 
 
-def test_discover_lists_ten_streams_with_keys_and_cursors(emulator, tmp_path):
+def test_discover_lists_every_stream_with_keys_and_cursors(emulator, tmp_path):
     streams = {s["name"]: s for s in run_connector(tmp_path, "discover", emulator.config()).of_type("CATALOG")[0]["catalog"]["streams"]}
-    assert sorted(streams) == sorted(STREAMS)
+    reports = {event.stream: event for event in EVENTS.values()}
+    assert sorted(streams) == sorted([*STREAMS, *reports])
     for name, stream in streams.items():
+        if name in reports:
+            event = reports[name]
+            assert stream["source_defined_primary_key"] == [[event.natural_key or "event_id"]]
+            assert stream["default_cursor_field"] == [event.time_column]
+            assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]
+            continue
         assert stream["source_defined_primary_key"] == [[primary_key(name)]]
         assert stream.get("default_cursor_field") == ([CURSORS[name]] if name in CURSORS else None)
 
