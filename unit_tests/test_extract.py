@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import List
 
 import pytest
+import requests
 
 from source_freshchat.config import parse_settings
 from source_freshchat.extract import (
@@ -34,7 +35,7 @@ class FakeClock:
     """Time that passes only when the client sleeps, so waits are counted, not spent."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 100_000.0  # like a real monotonic clock, far from zero
         self.sleeps: List[float] = []
 
     def __call__(self) -> float:
@@ -173,7 +174,7 @@ def test_a_job_that_never_completes_fails_after_the_configured_wait(requests_moc
     with pytest.raises(ReportError) as raised:
         extract.links(extract.want("Response-Time", START, END))
     assert "did not finish the Response-Time report" in raised.value.message and "within 5 minutes" in raised.value.message
-    assert 300 <= clock.now - 1000 <= 300 + 30  # polled up to the bound, at most one 30 s interval past it
+    assert 300 <= clock.now - 100_000 <= 300 + 30  # polled up to the bound, at most one 30 s interval past it
     assert max(clock.sleeps) <= 30
 
 
@@ -323,3 +324,76 @@ def test_a_creation_quota_that_never_frees_up_fails_within_the_report_wait(reque
     with pytest.raises(ReportError, match="did not finish the CSAT-Score report .* within 3 minutes"):
         extract.links(extract.want("CSAT-Score", START, END))
     assert requests_mock.call_count <= 5
+
+
+def test_polls_start_after_2_s_and_grow_by_half_up_to_30_s(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "IN_PROGRESS"}}] * 9 + [{"json": completed("j1")}])
+    extract = client(clock)
+    extract.links(extract.want("CSAT-Score", START, END))
+    assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 6.75, 10.125, 15.1875, 22.78125, 30.0, 30.0, 30.0])
+
+
+def test_a_later_consumer_reuses_a_created_job_that_covers_it_and_gets_a_new_one_otherwise(requests_mock, clock):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    extract = client(clock)
+    created = extract.want("Message-Sent", START, END)
+    extract.links(created)
+    assert extract.want("Message-Sent", START + timedelta(days=1), END) is created
+    earlier = extract.want("Message-Sent", START - timedelta(days=1), END)
+    assert earlier is not created and earlier.job_id is None and earlier.start == START - timedelta(days=1)
+
+
+def test_downloads_are_tried_four_times_then_fail_without_the_link_query(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", status_code=503)
+    extract = client(clock)
+    with pytest.raises(ReportError, match=r"after 4 attempts: HTTP 503") as raised:
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
+    assert "deadbeefsecret" not in raised.value.message
+
+
+def test_links_that_stay_expired_fail_after_three_refreshes(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", status_code=403)
+    extract = client(clock)
+    with pytest.raises(ReportError, match="refused as expired"):
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
+
+
+def test_requests_carry_timeouts(requests_mock, clock, mocker):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
+    send = mocker.spy(requests.Session, "send")
+    extract = client(clock)
+    list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    timeouts = {call.args[1].url.split("?")[0]: call.kwargs["timeout"] for call in send.call_args_list}
+    assert timeouts[REPORTS] == (10, 60) and timeouts[f"{STORAGE}/a.csv"] == (10, 300)
+
+
+def test_downloads_ignore_netrc_credentials(requests_mock, clock, tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine exports.storage.example login someone password secret-from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
+    extract = client(clock)
+    list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    download = next(r for r in requests_mock.request_history if r.hostname == "exports.storage.example")
+    assert "Authorization" not in download.headers
+
+
+def test_only_the_csv_files_of_an_archive_are_read_and_blank_lines_are_skipped():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "This export was generated by Freshchat.\n")
+        archive.writestr("events.csv", "conversation_id,created_at\r\nc1,2026-11-02\r\n\r\nc2,2026-11-03\r\n")
+    assert [row["conversation_id"] for row in report_rows(buffer)] == ["c1", "c2"]
