@@ -1,13 +1,16 @@
 """The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
 
 import logging
+import threading
+import weakref
 from abc import ABC
+from dataclasses import dataclass
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.call_rate import APIBudget, LimiterSession
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -16,6 +19,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 )
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.adapters import HTTPAdapter
 
 from .config import FreshchatSettings
 from .errors import (
@@ -37,6 +41,45 @@ READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent 
 logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the logger of the CDK's retry logs, for the whole process
 
 
+@dataclass(frozen=True)
+class SharedConnection:
+    """The HTTP session of one sync, shared by all its streams, and the environment settings resolved for it."""
+
+    session: requests.Session
+    environment: Mapping[str, Any]
+
+
+_CONNECTIONS: "weakref.WeakKeyDictionary[APIBudget, SharedConnection]" = weakref.WeakKeyDictionary()
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def shared_connection(settings: FreshchatSettings, api_budget: Optional[APIBudget]) -> SharedConnection:
+    """One session per sync (a sync's streams share its rate budget), its pool sized to the requests a sync has in flight.
+
+    The CDK gives every stream a session of its own, whose pool holds 10 connections for http and
+    40 for https: the streams of one fan-out then open their own connections, each a TLS handshake,
+    and 16 workers on a pool of 10 discard connections ("Connection pool is full"). A sync sends at
+    most `num_workers` requests from the walk's workers plus one from the thread that reads the
+    user list, so a pool of `num_workers + 2` never discards one.
+    """
+    with _CONNECTIONS_LOCK:
+        if api_budget is not None and api_budget in _CONNECTIONS:
+            return _CONNECTIONS[api_budget]
+        session = LimiterSession(api_budget=api_budget or APIBudget(policies=[]))
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.num_workers + 2)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.auth = TokenAuthenticator(settings.api_key)
+        # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
+        # every request goes to one origin, so resolve them once and pass them along instead.
+        environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
+        session.trust_env = False
+        connection = SharedConnection(session, environment)
+        if api_budget is not None:
+            _CONNECTIONS[api_budget] = connection
+        return connection
+
+
 class FreshchatStream(HttpStream, ABC):
     """One Freshchat endpoint. Subclasses name `endpoint` and, when the body is not the record itself, `records_from`."""
 
@@ -56,12 +99,11 @@ class FreshchatStream(HttpStream, ABC):
         self._max_retries = max_retries
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
-        super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
-        # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
-        # every request goes to one origin, so resolve them once and pass them along instead.
-        session = self._http_client._session
-        self._environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
-        session.trust_env = False
+        super().__init__(api_budget=api_budget)
+        connection = shared_connection(settings, api_budget)
+        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one
+        self._http_client._session = connection.session
+        self._environment = connection.environment
 
     @property
     def url_base(self) -> str:

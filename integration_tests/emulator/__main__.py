@@ -1,6 +1,7 @@
 """Runs the emulator from the command line until Ctrl-C or SIGTERM.
 
 python -m integration_tests.emulator --port 8765 --users 100 --seed 7 --api-key demo-key
+python -m integration_tests.emulator --tls   # HTTPS; prints the certificate to trust (REQUESTS_CA_BUNDLE)
 """
 
 import argparse
@@ -23,6 +24,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window; unlimited if omitted")
     parser.add_argument("--rate-limit-window-seconds", type=float, default=60.0)
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
     return parser.parse_args(argv)
 
 
@@ -42,12 +44,15 @@ def main(argv=None) -> None:
         behaviour=behaviour,
         host=args.host,
         port=args.port,
+        tls=args.tls,
     )
     stopping = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopping.set())
     with emulator:
         print(f"Freshchat emulator at {emulator.url} config: {json.dumps(emulator.config())}", flush=True)
+        if emulator.ca_bundle:
+            print(f"Trust its certificate: export REQUESTS_CA_BUNDLE={emulator.ca_bundle}", flush=True)
         stopping.wait()
 
 

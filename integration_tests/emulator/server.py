@@ -15,6 +15,7 @@ import operator
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .data import Dataset, canonical_timestamp, encode_json
+from .tls import ServerCertificate
 
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -577,8 +579,10 @@ class _HttpServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024
 
-    def __init__(self, address, emulator: "FreshchatEmulator"):
+    def __init__(self, address, emulator: "FreshchatEmulator", certificate: Optional[ServerCertificate] = None):
         self.emulator = emulator
+        self.certificate = certificate
+        self.connections_opened = 0  # TCP connections accepted: each one a handshake a client paid for
         self._connections = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
@@ -591,7 +595,25 @@ class _HttpServer(ThreadingHTTPServer):
     def process_request(self, request, client_address):
         with self._connections_lock:
             self._connections.add(request)
+            self.connections_opened += 1
         super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address):
+        if self.certificate is None:
+            return super().finish_request(request, client_address)
+        try:
+            secured = self.certificate.wrap(request)
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up on the handshake, or distrusts the certificate: its own error to report
+        with self._connections_lock:  # the wrapped socket now owns the connection: it is the one to close at stop
+            self._connections.discard(request)
+            self._connections.add(secured)
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(secured)
+            secured.close()
 
     def shutdown_request(self, request):
         with self._connections_lock:
@@ -628,8 +650,10 @@ class FreshchatEmulator:
         behaviour: Optional[Behaviour] = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
     ):
         self.api_key = api_key
+        self.tls = tls
         self.behaviour = behaviour or Behaviour()
         self.data = Dataset(
             seed,
@@ -650,12 +674,14 @@ class FreshchatEmulator:
         self._rate_window = _RateWindow()
         self._server: Optional[_HttpServer] = None
         self._thread: Optional[threading.Thread] = None
+        self._certificate: Optional[ServerCertificate] = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "FreshchatEmulator":
         if self._server is not None:
             raise RuntimeError("emulator already started")
-        self._server = _HttpServer(self._address, self)
+        self._certificate = ServerCertificate() if self.tls else None
+        self._server = _HttpServer(self._address, self, self._certificate)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="freshchat-emulator", daemon=True
         )
@@ -671,6 +697,9 @@ class FreshchatEmulator:
         self._server.server_close()
         self._thread.join()
         self._server = self._thread = None
+        if self._certificate is not None:
+            self._certificate.close()
+            self._certificate = None
 
     def __enter__(self) -> "FreshchatEmulator":
         return self.start()
@@ -683,7 +712,17 @@ class FreshchatEmulator:
         if self._server is None:
             raise RuntimeError("emulator not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    @property
+    def ca_bundle(self) -> Optional[str]:
+        """The certificate a client trusts (e.g. through REQUESTS_CA_BUNDLE) while the emulator serves TLS; None over plain HTTP."""
+        return str(self._certificate.ca_bundle) if self._certificate else None
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections accepted since start or the last reset_counters()."""
+        return self._server.connections_opened if self._server else 0
 
     def config(self, **overrides) -> dict:
         return {"domain": self.url, "api_key": self.api_key, **overrides}
@@ -694,6 +733,8 @@ class FreshchatEmulator:
             self.request_counts.clear()
             self.status_counts.clear()
             self.request_log.clear()
+        if self._server is not None:
+            self._server.connections_opened = 0
 
     def inject(self, route: str, faults: list) -> None:
         """Queues faults for the next requests on a route template ("*": any route), in order."""
