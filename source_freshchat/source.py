@@ -73,7 +73,7 @@ class SourceFreshchat(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         """The one registry of streams, in the order a sync reads them: parents before the streams that reuse them."""
         settings = parse_settings(config)
-        budget = FreshchatAPIBudget(settings.requests_per_minute, in_flight=settings.num_workers)
+        budget = FreshchatAPIBudget(settings.requests_per_minute)
         parents = ParentWalk(settings, budget)
         return [
             Account(settings, budget),
