@@ -31,6 +31,7 @@ from .errors import (
     request_path,
     unexpected_shape,
 )
+from .progress import SyncProgress
 from .rate_limit import FreshchatBackoffStrategy
 
 RATE_LIMIT_EXHAUSTED = "API rate limit exceeded."  # the CDK's whole message when 429 retries run out
@@ -42,18 +43,19 @@ logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the logger o
 
 
 @dataclass(frozen=True)
-class SharedConnection:
-    """The HTTP session of one sync, shared by all its streams, and the environment settings resolved for it."""
+class SyncResources:
+    """What the streams of one sync share: the HTTP session, the environment settings resolved for it, the progress counts."""
 
     session: requests.Session
     environment: Mapping[str, Any]
+    progress: SyncProgress
 
 
-_CONNECTIONS: "weakref.WeakKeyDictionary[APIBudget, SharedConnection]" = weakref.WeakKeyDictionary()
-_CONNECTIONS_LOCK = threading.Lock()
+_SYNCS: "weakref.WeakKeyDictionary[APIBudget, SyncResources]" = weakref.WeakKeyDictionary()  # a sync is known by its budget
+_SYNCS_LOCK = threading.Lock()
 
 
-def shared_connection(settings: FreshchatSettings, api_budget: Optional[APIBudget]) -> SharedConnection:
+def sync_resources(settings: FreshchatSettings, api_budget: Optional[APIBudget]) -> SyncResources:
     """One session per sync (a sync's streams share its rate budget), its pool sized to the requests a sync has in flight.
 
     The CDK gives every stream a session of its own, whose pool holds 10 connections for http and
@@ -62,9 +64,9 @@ def shared_connection(settings: FreshchatSettings, api_budget: Optional[APIBudge
     most `num_workers` requests from the walk's workers plus one from the thread that reads the
     user list, so a pool of `num_workers + 2` never discards one.
     """
-    with _CONNECTIONS_LOCK:
-        if api_budget is not None and api_budget in _CONNECTIONS:
-            return _CONNECTIONS[api_budget]
+    with _SYNCS_LOCK:
+        if api_budget is not None and api_budget in _SYNCS:
+            return _SYNCS[api_budget]
         session = LimiterSession(api_budget=api_budget or APIBudget(policies=[]))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.num_workers + 2)
         session.mount("https://", adapter)
@@ -74,10 +76,11 @@ def shared_connection(settings: FreshchatSettings, api_budget: Optional[APIBudge
         # every request goes to one origin, so resolve them once and pass them along instead.
         environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
         session.trust_env = False
-        connection = SharedConnection(session, environment)
+        waits = getattr(api_budget, "waits_text", None)
+        resources = SyncResources(session, environment, SyncProgress(waits) if waits else SyncProgress())
         if api_budget is not None:
-            _CONNECTIONS[api_budget] = connection
-        return connection
+            _SYNCS[api_budget] = resources
+        return resources
 
 
 class FreshchatStream(HttpStream, ABC):
@@ -100,10 +103,11 @@ class FreshchatStream(HttpStream, ABC):
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
         super().__init__(api_budget=api_budget)
-        connection = shared_connection(settings, api_budget)
+        resources = sync_resources(settings, api_budget)
         self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one
-        self._http_client._session = connection.session
-        self._environment = connection.environment
+        self._http_client._session = resources.session
+        self._environment = resources.environment
+        self.progress = resources.progress.of(self.name)
 
     @property
     def url_base(self) -> str:
@@ -149,7 +153,7 @@ class FreshchatStream(HttpStream, ABC):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[StreamData]:
         # Always page to the end; the CDK default reads one page per call for streams without a cursor.
-        yield from self.records_of(stream_slice, stream_state)
+        yield from self.progress.track(self.records_of(stream_slice, stream_state))
 
     def records_of(
         self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None
@@ -164,6 +168,7 @@ class FreshchatStream(HttpStream, ABC):
     def _fetch_next_page(
         self, stream_slice=None, stream_state=None, next_page_token=None
     ) -> Tuple[requests.PreparedRequest, requests.Response]:
+        self.progress.count_request()
         try:
             return super()._fetch_next_page(stream_slice, stream_state, next_page_token)
         except AirbyteTracedException as error:
@@ -238,6 +243,9 @@ class FreshchatListStream(FreshchatStream, ABC):
         records = body.get(self.data_key) if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise unexpected_shape(request_path(response), f"'{self.data_key}' list")
+        pagination = body.get("pagination")
+        if isinstance(pagination, dict) and pagination.get("current_page") == 1 and isinstance(pagination.get("total_items"), int):
+            self.progress.listed(pagination["total_items"])
         return records
 
     def next_href(self, body: Any) -> Optional[str]:
