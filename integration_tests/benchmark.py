@@ -743,7 +743,8 @@ COLUMNS = (
 )
 
 
-def row(result: Result, startup_cpu_seconds: float = 0.0) -> List[str]:
+def row(result: Result, startup_cpu_seconds: Optional[float] = None) -> List[str]:
+    """The table's cells; CPU per request only once the start-up's CPU is known, to leave it out."""
     s = result.sync
     if result.minimum is not None:
         minimum, over = f"{result.minimum:,}", f"{(result.requests - result.minimum) / result.minimum:+.1%}"
@@ -768,7 +769,7 @@ def row(result: Result, startup_cpu_seconds: float = 0.0) -> List[str]:
         f"{result.records_per_second:,.0f}",
         f"{s.cpu_seconds:.1f}",
         f"{result.emulator_cpu_seconds:.1f}",
-        f"{result.cpu_per_request_ms(startup_cpu_seconds):.2f}",
+        "" if startup_cpu_seconds is None else f"{result.cpu_per_request_ms(startup_cpu_seconds):.2f}",
         str(result.connections),
         f"{result.limit_use:.1%}" if result.limit_use is not None else "",
         f"{s.peak_rss_mb:.0f}",
@@ -899,13 +900,13 @@ class Startup:
     spec_cpu_seconds: float
     check_seconds: float  # wall time of `check` against the emulator, fastest of a few runs
     check_cpu_seconds: float
-    imports: List[Tuple[str, float]]  # top-level packages by the seconds importing them takes, largest first
+    imports: List[Tuple[str, float]]  # modules by the seconds importing each takes (without its own imports), slowest first
 
     def text(self) -> str:
         imports = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.imports[:STARTUP_IMPORTS_SHOWN])
         return (
             f"start-up: spec {self.spec_seconds:.2f}s ({self.spec_cpu_seconds:.2f}s CPU), check {self.check_seconds:.2f}s "
-            f"({self.check_cpu_seconds:.2f}s CPU); importing the connector: {imports}"
+            f"({self.check_cpu_seconds:.2f}s CPU); the slowest imports: {imports}"
         )
 
 
@@ -920,16 +921,16 @@ def _timed_run(args: Sequence[str], env: Optional[Mapping[str, str]] = None) -> 
 
 
 def import_times() -> List[Tuple[str, float]]:
-    """Seconds spent importing each top-level package (its modules' own time) when the entry point loads (python -X importtime)."""
+    """Seconds each module takes to import itself (without its imports) when the entry point loads, slowest first."""
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import source_freshchat.run"], capture_output=True, text=True, check=True
     )
-    totals: Counter = Counter()
+    own_times = []
     for line in completed.stderr.splitlines():
         own, _, name = line.partition(":")[2].split("|") if line.count("|") == 2 else ("", "", "")
         if own.strip().isdigit():
-            totals[name.strip().split(".")[0]] += int(own) / 1e6
-    return totals.most_common()
+            own_times.append((name.strip(), int(own) / 1e6))
+    return sorted(own_times, key=lambda entry: -entry[1])
 
 
 def measure_startup(workdir: Path, tries: int = 3) -> Startup:

@@ -210,6 +210,6 @@ def test_rate_in_full_windows_counts_the_time_between_windows_against_the_client
     assert benchmark.rate_in_full_windows([0.0, 0.5], 1.0) is None
 
 
-def test_import_times_name_the_packages_the_entry_point_loads():
+def test_import_times_name_the_modules_the_entry_point_loads():
     names = [name for name, _ in benchmark.import_times()]
-    assert "airbyte_cdk" in names and "source_freshchat" in names
+    assert {"source_freshchat.run", "airbyte_cdk", "requests"} <= set(names)
