@@ -121,18 +121,22 @@ class FreshchatWindows:
             return min(self._longest, whole + self._round_trip)
         return self._longest
 
-    def reserve(self, now: float) -> float:
-        """Records a request sent at `now` and returns 0, or returns the seconds to wait before asking again."""
+    def reserve(self, now: float, book: bool = True) -> float:
+        """Seconds from `now` until a request may go: 0, or a wait after which it goes without asking again.
+
+        The request's moment is booked at once, so waiting requests take turns instead of all waking
+        for each call that frees up; with `book=False` nothing is booked.
+        """
         with self._lock:
+            slot = max(now, self._recent[-1]) if self._recent else now
             if self._spent and now < self._ends_by:
-                return self._ends_by - now
+                slot = max(slot, self._ends_by)
             horizon = self.horizon
             if horizon is not None and self._recent.maxlen and len(self._recent) == self._recent.maxlen:
-                free_at = self._recent[0] + horizon
-                if now < free_at:
-                    return free_at - now
-            self._recent.append(now)
-            return 0.0
+                slot = max(slot, self._recent[0] + horizon)
+            if book:
+                self._recent.append(slot)
+            return slot - now
 
     def observe(
         self, sent: float, answered: float, status: int, limit: Optional[int], remaining: Optional[int], reset: Optional[float]
@@ -192,19 +196,15 @@ class FreshchatAPIBudget(HttpAPIBudget):
         started = time.monotonic()
         if self._own_cap:
             self._do_acquire(request=request, policy=self._own_cap, block=block, timeout=timeout)
-        held = False
-        while True:
-            wait = self.windows.reserve(time.time())
-            if not wait:
-                break
-            if not block:
-                raise CallRateLimitHit(error="Freshchat's window is spent", item=request, rate="", time_to_wait=timedelta(seconds=wait))
-            held = True
+        wait = self.windows.reserve(time.time(), book=block)
+        if wait and not block:
+            raise CallRateLimitHit(error="Freshchat's window is spent", item=request, rate="", time_to_wait=timedelta(seconds=wait))
+        if wait:
             time.sleep(wait)
         waited = time.monotonic() - started
         with self._sent_lock:
             self._sent[id(request)] = time.time()
-            if held:
+            if wait:
                 self.waits += 1
                 self.waited_seconds += waited
         if waited >= PACING_LOG_SECONDS:
