@@ -24,6 +24,7 @@ WINDOW = timedelta(minutes=1)
 # Share of a window's calls left unused, for requests that overtake each other on the way to the server.
 MARGIN_SHARE = 0.01
 LENGTH_LOG_CHANGE_SECONDS = 0.05
+CLOCK_ALLOWANCE_SECONDS = 0.25  # added to the window's length each time a paced request is refused anyway
 PACING_LOG_SECONDS = 1.0
 
 logger = logging.getLogger("airbyte")
@@ -89,7 +90,8 @@ class FreshchatWindows:
     `reset - 1 - answered` from below. When exactly one whole number of seconds lies between, the
     window is taken to last that long (plus the round trip, to cover where in it the window opened);
     otherwise the upper bound serves. A 429 while pacing so means the window is not a whole number
-    of seconds: the upper bound serves from then on. `margin` absorbs requests that reach the server
+    of seconds, or Freshchat's clock is behind ours: the upper bound serves from then on, widened a
+    little at each further 429. `margin` absorbs requests that reach the server
     in another order than they were sent. Until a first request is seen (a sync that starts
     mid-window), and whenever another client spends the window, a response saying no calls remain
     holds requests until the window has certainly ended.
@@ -145,9 +147,13 @@ class FreshchatWindows:
         if reset is None or remaining is None:
             return
         with self._lock:
-            if status == 429 and self._whole_seconds and self.horizon is not None and self.horizon < self._longest:
+            if status == 429 and self.horizon is not None:
+                # Paced as learned and still refused: the window is not a whole number of seconds, or Freshchat's clock runs
+                # behind ours (its reset is Freshchat's time, our sends are ours). Pace by the upper bound, and widen it.
+                if not self._whole_seconds or self.horizon >= self._longest:
+                    self._longest += CLOCK_ALLOWANCE_SECONDS
                 self._whole_seconds = False
-                logger.info(f"Freshchat's rate window is not a whole number of seconds: pacing by its upper bound {self._longest:.2f}s")
+                logger.info(f"Freshchat refused a paced request (HTTP 429): pacing its windows over {self.horizon:.2f}s from now on")
             if limit and limit != self.limit:
                 self.limit = limit
                 self._recent = deque(self._recent, maxlen=max(1, limit - self.margin(limit)))

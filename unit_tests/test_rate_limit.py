@@ -3,7 +3,7 @@ import time
 import pytest
 import requests
 
-from source_freshchat.rate_limit import FreshchatAPIBudget, FreshchatWindows
+from source_freshchat.rate_limit import CLOCK_ALLOWANCE_SECONDS, FreshchatAPIBudget, FreshchatWindows
 
 
 @pytest.fixture
@@ -126,6 +126,13 @@ def test_a_429_while_pacing_by_whole_seconds_falls_back_to_the_upper_bound():
     windows = learned_window()
     windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
     assert windows.horizon == pytest.approx(RESET - OPENED)
+
+
+def test_further_429s_widen_the_upper_bound_for_a_clock_behind_ours():
+    windows = learned_window()
+    windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
+    windows.observe(OPENED + 5.2, OPENED + 5.22, 429, LIMIT, 0, RESET)
+    assert windows.horizon == pytest.approx(RESET - OPENED + CLOCK_ALLOWANCE_SECONDS)
 
 
 def test_no_pacing_before_a_window_is_seen_opening():
