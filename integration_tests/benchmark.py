@@ -487,8 +487,8 @@ class Scenario:
 
     @property
     def compares_with_bare_client(self) -> bool:
-        """CPU is compared where nothing but CPU sets the pace: no latency, no limit, no faults, default concurrency."""
-        return self.kind == "full" and not self.latency_ms and not self.rate_limit and not self.error_rate and self.workers is None
+        """CPU is compared where nothing but CPU sets the pace: no latency, no limit, no faults."""
+        return self.kind == "full" and not self.latency_ms and not self.rate_limit and not self.error_rate
 
     @property
     def label(self) -> str:
