@@ -33,7 +33,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlencode
 
 from source_freshchat.config import DEFAULT_NUM_WORKERS
 
@@ -48,8 +49,10 @@ CONVERSATIONS_PER_USER = 2
 MESSAGES_PER_CONVERSATION = 10
 RUN_TIMEOUT_SECONDS = 3600.0
 WAIT_POLL_SECONDS = 0.005
+STARTUP_IMPORTS_SHOWN = 4
 # How the CDK ends its log line of a retried error ("Caught retryable error ... then retrying..."); 429s say "Retrying in".
 RETRY_LOG_ENDINGS = ("then retrying...",)
+POOL_FULL = "Connection pool is full"
 
 RATE_LIMIT = (500, 5.0)  # 100 requests a second, in 5-second windows: below what the default concurrency reaches at 0 and 50 ms
 # The full matrix, also the values of dimensions a command line leaves out when it names others.
@@ -135,16 +138,20 @@ def dataset(scenario: "Scenario") -> Dataset:
 def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
     """The launcher's child side: serves until stdin closes; answers one JSON line per command line.
 
-    Commands: `counts` (requests per route, responses per status, this process's CPU seconds),
-    `reset` (zero the counters and let any rate window run out), `mutate <json>` (a small change
-    for the incremental scenario; answers the ids it touched).
+    Commands: `counts` (requests per route, responses per status, connections accepted, when the
+    first and the last request came, this process's CPU seconds), `reset` (zero the counters and let
+    any rate window run out), `paths` (every request's path and query since the last reset, for a
+    bare client to fetch again), `mutate <json>` (a small change for the incremental scenario;
+    answers the ids it touched).
     """
     from .emulator import Behaviour, FreshchatEmulator
 
     spec = json.loads((argv or sys.argv)[1])
     behaviour = Behaviour(**spec.pop("behaviour"))
     emulator = FreshchatEmulator(**spec, behaviour=behaviour, host="127.0.0.1", port=0).start()
-    print(json.dumps({"url": emulator.url}), flush=True)
+    arrivals: List[float] = []
+    emulator.on_request(lambda *_: arrivals.append(time.time()))
+    print(json.dumps({"url": emulator.url, "ca_bundle": emulator.ca_bundle}), flush=True)
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "counts":
@@ -153,10 +160,15 @@ def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
                 "requests": dict(emulator.request_counts),
                 "statuses": {str(status): count for status, count in emulator.status_counts.items()},
                 "unanswered": sum(1 for entry in emulator.request_log if entry[3] is None),
+                "connections": emulator.connections_opened,
+                "rate_in_full_windows": rate_in_full_windows(arrivals, behaviour.rate_limit_window_seconds),
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
             }
+        elif command == "paths":
+            answer = {"paths": [path + ("?" + urlencode(query) if query else "") for _, path, query, _, _ in emulator.request_log]}
         elif command == "reset":
             emulator.reset_counters()
+            arrivals.clear()
             if behaviour.rate_limit is not None:  # the next request then opens a fresh window
                 time.sleep(behaviour.rate_limit_window_seconds)
             answer = {}
@@ -166,6 +178,21 @@ def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
             answer = {"error": f"unknown command {command!r}"}
         print(json.dumps(answer), flush=True)
     emulator.stop()
+
+
+def rate_in_full_windows(arrivals: Sequence[float], window_seconds: float) -> Optional[float]:
+    """Requests per second from the first request to the opening of the last rate window, None within one window.
+
+    Windows are counted as the emulator counts them: one opens at the first request after the last one
+    ended. Time between windows, when the client waits longer than it needs to, counts against it.
+    """
+    openings = []
+    for moment in arrivals:
+        if not openings or moment >= openings[-1] + window_seconds:
+            openings.append(moment)
+    if len(openings) < 2:
+        return None
+    return sum(1 for moment in arrivals if moment < openings[-1]) / (openings[-1] - openings[0])
 
 
 def _mutate(data: Dataset, updated_user_fraction: float, new_messages: int) -> dict:
@@ -180,6 +207,41 @@ def _mutate(data: Dataset, updated_user_fraction: float, new_messages: int) -> d
     return {"users": users, "conversations": touched, "messages": messages}
 
 
+def bare_client(argv: Optional[Sequence[str]] = None) -> None:
+    """The bare client's child side: fetches every path in a file with one requests.Session, one after the other.
+
+    Prints the CPU seconds of the fetching alone (not of starting Python), as a JSON line.
+    """
+    import requests
+
+    base_url, paths_file, ca_bundle = (argv or sys.argv)[1:4]
+    paths = json.loads(Path(paths_file).read_text())
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"})
+    session.verify = ca_bundle or True
+    session.trust_env = False  # configured once, as the connector is
+    started = time.process_time()
+    for path in paths:
+        session.get(base_url + path, timeout=60).json()
+    print(json.dumps({"cpu_seconds": time.process_time() - started, "requests": len(paths)}), flush=True)
+
+
+def bare_client_cpu_ms(emulator: "EmulatorProcess", workdir: Path) -> float:
+    """CPU milliseconds per request of a bare requests.Session fetching the pages the last sync fetched, from the same emulator."""
+    paths_file = workdir / "paths.json"
+    paths_file.write_text(json.dumps(emulator.paths()))
+    launch = "from integration_tests.benchmark import bare_client; bare_client()"
+    completed = subprocess.run(
+        [sys.executable, "-c", launch, emulator.url, str(paths_file), emulator.ca_bundle or ""],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(completed.stdout.splitlines()[-1])
+    return 1000 * answer["cpu_seconds"] / max(1, answer["requests"])
+
+
 class EmulatorProcess:
     """Starts `serve_emulator` as a separate process and talks to it over its stdin and stdout."""
 
@@ -192,6 +254,7 @@ class EmulatorProcess:
         latency_ms: float = 0.0,
         rate_limit: Optional[Tuple[int, float]] = None,
         error_rate: float = 0.0,
+        tls: bool = True,
     ):
         behaviour = {"latency_ms": latency_ms, "error_rate": error_rate}
         if rate_limit:
@@ -203,6 +266,7 @@ class EmulatorProcess:
             "messages_per_conversation": messages_per_conversation,
             "api_key": API_KEY,
             "behaviour": behaviour,
+            "tls": tls,
         }
         launch = "from integration_tests.benchmark import serve_emulator; serve_emulator()"
         self._process = subprocess.Popen(
@@ -216,7 +280,14 @@ class EmulatorProcess:
         if not first:
             self.close()
             raise RuntimeError(f"the emulator process exited with {self._process.returncode} before serving")
-        self.url = json.loads(first)["url"]
+        started = json.loads(first)
+        self.url = started["url"]
+        self.ca_bundle: Optional[str] = started["ca_bundle"]
+
+    @property
+    def client_environment(self) -> Dict[str, str]:
+        """The environment a client needs to trust this emulator: any requests-based client reads REQUESTS_CA_BUNDLE."""
+        return {**os.environ, "REQUESTS_CA_BUNDLE": self.ca_bundle} if self.ca_bundle else dict(os.environ)
 
     def config(self, workers: Optional[int]) -> dict:
         config = {"domain": self.url, "api_key": API_KEY}
@@ -234,6 +305,9 @@ class EmulatorProcess:
 
     def reset(self) -> None:
         self._ask("reset")
+
+    def paths(self) -> List[str]:
+        return self._ask("paths")["paths"]
 
     def mutate(self, updated_user_fraction: float, new_messages: int) -> dict:
         return self._ask("mutate " + json.dumps({"updated_user_fraction": updated_user_fraction, "new_messages": new_messages}))
@@ -268,6 +342,7 @@ class Sync:
     rate_limit_logs: int  # the connector's own "Rate limited" / "Paced" log lines
     retry_logs: int  # the CDK's retry log lines: one per retried response or exception
     stderr_tail: str
+    pool_warnings: int  # urllib3's "Connection pool is full, discarding connection", in logs or stderr
 
     @property
     def records(self) -> int:
@@ -275,7 +350,12 @@ class Sync:
 
 
 def run_sync(
-    workdir: Path, config: Mapping, catalog: Mapping, state: Optional[List[dict]] = None, timeout: float = RUN_TIMEOUT_SECONDS
+    workdir: Path,
+    config: Mapping,
+    catalog: Mapping,
+    state: Optional[List[dict]] = None,
+    timeout: float = RUN_TIMEOUT_SECONDS,
+    env: Optional[Mapping[str, str]] = None,
 ) -> Sync:
     """Runs `source-freshchat read` as Airbyte does and measures the process: wall time, CPU time, peak RSS.
 
@@ -290,7 +370,7 @@ def run_sync(
     out_path, err_path = workdir / "stdout.jsonl", workdir / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(args, stdout=out, stderr=err)
+        process = subprocess.Popen(args, stdout=out, stderr=err, env=env)
         status, usage, peak_rss_kb = _wait(process, started + timeout)
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -302,6 +382,7 @@ def run_sync(
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=peak_rss_kb / 1024,
         stderr_tail=stderr[-2000:],
+        pool_warnings=sync.pop("pool_warnings") + stderr.count(POOL_FULL),
         **sync,
     )
 
@@ -342,7 +423,7 @@ def _parse_output(path: Path) -> dict:
     ids: Dict[str, List] = {stream: [] for stream in STREAMS}
     states: Dict[str, dict] = {}
     errors: List[str] = []
-    rate_limit_logs = retry_logs = 0
+    rate_limit_logs = retry_logs = pool_warnings = 0
     with open(path, "rb") as lines:
         for line in lines:
             if not line.startswith(b"{"):
@@ -361,6 +442,7 @@ def _parse_output(path: Path) -> dict:
                 text = message["log"]["message"]
                 if text.startswith(("Rate limited", "Paced")):
                     rate_limit_logs += 1
+                pool_warnings += POOL_FULL in text
                 if text.endswith(RETRY_LOG_ENDINGS) or "Retrying in" in text:
                     retry_logs += 1
                 elif message["log"]["level"] in ("ERROR", "FATAL"):
@@ -371,6 +453,7 @@ def _parse_output(path: Path) -> dict:
         "errors": errors,
         "rate_limit_logs": rate_limit_logs,
         "retry_logs": retry_logs,
+        "pool_warnings": pool_warnings,
     }
 
 
@@ -386,6 +469,7 @@ class Scenario:
     conversations_per_user: int = CONVERSATIONS_PER_USER
     messages_per_conversation: int = MESSAGES_PER_CONVERSATION
     seed: int = SEED
+    tls: bool = True  # as the real API; plain HTTP hides the handshakes of connections not reused
 
     @property
     def environment(self) -> Tuple:
@@ -398,7 +482,13 @@ class Scenario:
             self.latency_ms,
             self.rate_limit,
             self.error_rate,
+            self.tls,
         )
+
+    @property
+    def compares_with_bare_client(self) -> bool:
+        """CPU is compared where nothing but CPU sets the pace: no latency, no limit, no faults."""
+        return self.kind == "full" and not self.latency_ms and not self.rate_limit and not self.error_rate
 
     @property
     def label(self) -> str:
@@ -431,8 +521,23 @@ class Result:
     statuses: Dict[str, int]
     unanswered: int
     emulator_cpu_seconds: float
+    connections: int  # TCP (over TLS, by default) connections the emulator accepted during the sync
+    rate_in_full_windows: Optional[float]  # requests per second until the last rate window opened
     before: Optional["Result"] = None  # incremental runs: the full run whose state they start from
     speedup: Optional[float] = None
+    bare_cpu_per_request_ms: Optional[float] = None  # a bare requests.Session fetching the same pages, one by one
+
+    @property
+    def limit_use(self) -> Optional[float]:
+        """The request rate over the sync's full rate windows, as a share of the limit; None without a limit or a full window."""
+        limit = self.scenario.rate_limit
+        if not limit or self.rate_in_full_windows is None:
+            return None
+        return self.rate_in_full_windows / (limit[0] / limit[1])
+
+    def cpu_per_request_ms(self, startup_cpu_seconds: float) -> float:
+        """The connector's CPU per request once started: its CPU time less what `spec` costs, over its requests."""
+        return 1000 * max(0.0, self.sync.cpu_seconds - startup_cpu_seconds) / max(1, self.requests)
 
     @property
     def throttled(self) -> int:
@@ -476,7 +581,7 @@ def measure(
 ) -> Result:
     emulator.reset()
     cpu_before = emulator.counts()["cpu_seconds"]
-    sync = run_sync(workdir, emulator.config(scenario.workers), catalog, state)
+    sync = run_sync(workdir, emulator.config(scenario.workers), catalog, state, env=emulator.client_environment)
     counts = emulator.counts()
     requests = Counter(counts["requests"])
     if changes is None:  # a full sync: every record, at the guide's minimum cost
@@ -505,7 +610,10 @@ def measure(
         statuses=counts["statuses"],
         unanswered=counts["unanswered"],
         emulator_cpu_seconds=counts["cpu_seconds"] - cpu_before,
+        connections=counts["connections"],
+        rate_in_full_windows=counts["rate_in_full_windows"],
         before=before,
+        bare_cpu_per_request_ms=bare_client_cpu_ms(emulator, workdir) if scenario.compares_with_bare_client else None,
     )
 
 
@@ -549,7 +657,7 @@ def run_incremental(
     fraction: float = INCREMENTAL_UPDATED_USER_FRACTION,
     new_messages: int = INCREMENTAL_NEW_MESSAGES,
     report=print,
-    **shape: int,
+    **shape: Any,
 ) -> List[Result]:
     """A first incremental sync (no state: everything), a small change, then a sync from the first one's state.
 
@@ -577,7 +685,7 @@ def run_incremental(
 
 
 def run_soak(
-    users: int, error_rate: float, rate_limit: Tuple[int, float], workdir: Path, latency_ms: float = 0.0, report=print, **shape: int
+    users: int, error_rate: float, rate_limit: Tuple[int, float], workdir: Path, latency_ms: float = 0.0, report=print, **shape: Any
 ) -> Result:
     """`shape`: `conversations_per_user` and `messages_per_conversation`, as in `Scenario`."""
     scenario = Scenario(users, latency_ms=latency_ms, rate_limit=rate_limit, error_rate=error_rate, kind="soak", **shape)
@@ -597,6 +705,7 @@ def _emulator_for(scenario: Scenario) -> EmulatorProcess:
         latency_ms=scenario.latency_ms,
         rate_limit=scenario.rate_limit,
         error_rate=scenario.error_rate,
+        tls=scenario.tls,
     )
 
 
@@ -626,12 +735,16 @@ COLUMNS = (
     "rec/s",
     "cpu s",
     "emu cpu s",
+    "cpu ms/req",
+    "conns",
+    "limit use",
     "rss MB",
     "speed-up",
 )
 
 
-def row(result: Result) -> List[str]:
+def row(result: Result, startup_cpu_seconds: Optional[float] = None) -> List[str]:
+    """The table's cells; CPU per request only once the start-up's CPU is known, to leave it out."""
     s = result.sync
     if result.minimum is not None:
         minimum, over = f"{result.minimum:,}", f"{(result.requests - result.minimum) / result.minimum:+.1%}"
@@ -656,13 +769,16 @@ def row(result: Result) -> List[str]:
         f"{result.records_per_second:,.0f}",
         f"{s.cpu_seconds:.1f}",
         f"{result.emulator_cpu_seconds:.1f}",
+        "" if startup_cpu_seconds is None else f"{result.cpu_per_request_ms(startup_cpu_seconds):.2f}",
+        str(result.connections),
+        f"{result.limit_use:.1%}" if result.limit_use is not None else "",
         f"{s.peak_rss_mb:.0f}",
         f"{result.speedup:.1f}x" if result.speedup else "",
     ]
 
 
-def table(results: Sequence[Result]) -> str:
-    rows = [list(COLUMNS)] + [row(result) for result in results]
+def table(results: Sequence[Result], startup_cpu_seconds: float = 0.0) -> str:
+    rows = [list(COLUMNS)] + [row(result, startup_cpu_seconds) for result in results]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -673,11 +789,19 @@ def progress_line(result: Result) -> str:
     return "  ".join(f"{name}={value}" for name, value in zip(COLUMNS, row(result)) if value)
 
 
-def notes(results: Sequence[Result]) -> List[str]:
-    """What a reader should look at: requests above the minimum by route, errors, lost records."""
+def notes(results: Sequence[Result], startup_cpu_seconds: float = 0.0) -> List[str]:
+    """What a reader should look at: requests above the minimum by route, errors, lost records, CPU against a bare client."""
     lines = []
     for result in results:
         where = f"{result.scenario.label} workers={result.scenario.workers_text}"
+        if result.bare_cpu_per_request_ms:
+            connector = result.cpu_per_request_ms(startup_cpu_seconds)
+            lines.append(
+                f"{where}: CPU per request {connector:.2f} ms against {result.bare_cpu_per_request_ms:.2f} ms for a bare "
+                f"requests.Session fetching the same pages ({connector / result.bare_cpu_per_request_ms:.2f}x)"
+            )
+        if result.sync.pool_warnings:
+            lines.append(f"{where}: {result.sync.pool_warnings} 'Connection pool is full' warnings")
         if result.over_minimum:
             detail = ", ".join(f"{route} +{count}" for route, count in sorted(result.over_minimum.items()))
             lines.append(f"{where}: requests above the minimum: {detail}")
@@ -738,6 +862,7 @@ def build_matrix(
     workers: Sequence[Optional[int]],
     conversations_per_user: int = CONVERSATIONS_PER_USER,
     messages_per_conversation: int = MESSAGES_PER_CONVERSATION,
+    tls: bool = True,
 ) -> List[Scenario]:
     """Every combination, smallest account first."""
     return [
@@ -748,6 +873,7 @@ def build_matrix(
             worker_count,
             conversations_per_user=conversations_per_user,
             messages_per_conversation=messages_per_conversation,
+            tls=tls,
         )
         for users in sizes
         for latency in latencies
@@ -757,23 +883,65 @@ def build_matrix(
 
 
 def quick_matrix(
-    conversations_per_user: int = CONVERSATIONS_PER_USER, messages_per_conversation: int = MESSAGES_PER_CONVERSATION
+    conversations_per_user: int = CONVERSATIONS_PER_USER, messages_per_conversation: int = MESSAGES_PER_CONVERSATION, tls: bool = True
 ) -> List[Scenario]:
     return [
         scenario
         for users, latency, rate_limit, worker_count in QUICK
-        for scenario in build_matrix([users], [latency], [rate_limit], [worker_count], conversations_per_user, messages_per_conversation)
+        for scenario in build_matrix(
+            [users], [latency], [rate_limit], [worker_count], conversations_per_user, messages_per_conversation, tls
+        )
     ]
 
 
-def connector_startup_seconds(tries: int = 3) -> float:
-    """The fastest of a few `source-freshchat spec` runs: the interpreter and CDK import every sync pays."""
-    fastest = math.inf
-    for _ in range(tries):
-        started = time.perf_counter()
-        subprocess.run([str(CONNECTOR), "spec"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        fastest = min(fastest, time.perf_counter() - started)
-    return fastest
+@dataclass
+class Startup:
+    spec_seconds: float  # wall time of `spec`, fastest of a few runs
+    spec_cpu_seconds: float
+    check_seconds: float  # wall time of `check` against the emulator, fastest of a few runs
+    check_cpu_seconds: float
+    imports: List[Tuple[str, float]]  # modules by the seconds importing each takes (without its own imports), slowest first
+
+    def text(self) -> str:
+        imports = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.imports[:STARTUP_IMPORTS_SHOWN])
+        return (
+            f"start-up: spec {self.spec_seconds:.2f}s ({self.spec_cpu_seconds:.2f}s CPU), check {self.check_seconds:.2f}s "
+            f"({self.check_cpu_seconds:.2f}s CPU); the slowest imports: {imports}"
+        )
+
+
+def _timed_run(args: Sequence[str], env: Optional[Mapping[str, str]] = None) -> Tuple[float, float]:
+    """Wall and CPU seconds of one run of a command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    status, usage, _ = _wait(process, started + RUN_TIMEOUT_SECONDS)
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{args} exited with {os.waitstatus_to_exitcode(status)}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+
+
+def import_times() -> List[Tuple[str, float]]:
+    """Seconds each module takes to import itself (without its imports) when the entry point loads, slowest first."""
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import source_freshchat.run"], capture_output=True, text=True, check=True
+    )
+    own_times = []
+    for line in completed.stderr.splitlines():
+        own, _, name = line.partition(":")[2].split("|") if line.count("|") == 2 else ("", "", "")
+        if own.strip().isdigit():
+            own_times.append((name.strip(), int(own) / 1e6))
+    return sorted(own_times, key=lambda entry: -entry[1])
+
+
+def measure_startup(workdir: Path, tries: int = 3) -> Startup:
+    """`spec` and `check` as Airbyte runs them (check against a tiny emulator over TLS), and where importing goes."""
+    spec = min((_timed_run([str(CONNECTOR), "spec"]) for _ in range(tries)), key=lambda timing: timing[0])
+    with EmulatorProcess(1, 1, 1) as emulator:
+        config_path = workdir / "check-config.json"
+        config_path.write_text(json.dumps(emulator.config(None)))
+        check_args = [str(CONNECTOR), "check", "--config", str(config_path)]
+        check = min((_timed_run(check_args, emulator.client_environment) for _ in range(tries)), key=lambda timing: timing[0])
+    return Startup(spec[0], spec[1], check[0], check[1], import_times())
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -810,13 +978,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--soak-error-rate", type=float, default=SOAK["error_rate"], help="share of requests answered 500/502/503")
     parser.add_argument("--soak-rate-limit", default="%d/%g" % SOAK["rate_limit"], help="REQUESTS/WINDOW_SECONDS")
     parser.add_argument("--soak-latency", type=float, default=SOAK["latency_ms"])
+    parser.add_argument("--plain-http", action="store_true", help="serve plain HTTP instead of TLS (as the real API serves)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, catalogs, the last run's output)")
     return parser.parse_args(argv)
 
 
-def shape_of(args: argparse.Namespace) -> Dict[str, int]:
-    """The account's shape every part of one benchmark run uses."""
-    return {"conversations_per_user": args.conversations_per_user, "messages_per_conversation": args.messages_per_conversation}
+def shape_of(args: argparse.Namespace) -> Dict[str, Any]:
+    """The account's shape, and how it is served, that every part of one benchmark run uses."""
+    return {
+        "conversations_per_user": args.conversations_per_user,
+        "messages_per_conversation": args.messages_per_conversation,
+        "tls": not args.plain_http,
+    }
 
 
 def scenarios_of(args: argparse.Namespace) -> List[Scenario]:
@@ -840,12 +1013,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
         raise SystemExit(f"--only takes matrix, incremental and soak, not {', '.join(sorted(unknown))}")
     scenarios = scenarios_of(args) if "matrix" in parts else []
     workdir = Path(tempfile.mkdtemp(prefix="freshchat-benchmark-"))
-    startup = connector_startup_seconds()
-    print(
-        f"{len(scenarios)} full-sync scenarios on {os.cpu_count()} CPUs; connector {CONNECTOR} "
-        f"(startup {startup:.1f}s); work dir {workdir}",
-        flush=True,
-    )
+    startup = measure_startup(workdir)
+    print(f"{len(scenarios)} full-sync scenarios on {os.cpu_count()} CPUs; connector {CONNECTOR}; work dir {workdir}", flush=True)
+    print(startup.text(), flush=True)
     started = time.perf_counter()
     report = lambda line: print(line, flush=True)  # noqa: E731
     results = run_matrix(scenarios, workdir, report)
@@ -866,11 +1036,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     print(
         f"\nFreshchat connector benchmark: {time.perf_counter() - started:.0f}s on {os.cpu_count()} CPUs; "
         f"{args.conversations_per_user} conversations per user, {args.messages_per_conversation} messages per conversation.\n"
-        f"Each sync is a separate `source-freshchat read` process against an emulator process; wall time includes the "
-        f"connector's startup ({startup:.1f}s, `spec`). speed-up = wall time at concurrency 1 / this run's.\n"
+        f"Each sync is a separate `source-freshchat read` process against an emulator process over "
+        f"{'plain HTTP' if args.plain_http else 'TLS'}; wall time includes the connector's start-up ({startup.spec_seconds:.1f}s, "
+        f"`spec`). cpu ms/req leaves out the start-up's CPU ({startup.spec_cpu_seconds:.2f}s). conns: connections the emulator "
+        f"accepted. limit use: requests per second over the full rate windows (the time between them included), as a share of the limit. "
+        f"speed-up = wall time at concurrency 1 / this run's.\n"
     )
-    print(table(results))
-    for line in notes(results):
+    print(startup.text())
+    print(table(results, startup.spec_cpu_seconds))
+    for line in notes(results, startup.spec_cpu_seconds):
         print("- " + line)
     if args.keep:
         print(f"Kept {workdir}")

@@ -4,6 +4,7 @@ Nothing here measures speed; a tiny scenario only has to run and report what the
 """
 
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -83,10 +84,10 @@ def test_command_line_values():
     assert all(s.environment in defaults for s in quick if s.workers == 1)
 
 
-def get(url: str, api_key: str = benchmark.API_KEY) -> int:
+def get(url: str, ca_bundle: str, api_key: str = benchmark.API_KEY) -> int:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=ca_bundle)) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -94,12 +95,12 @@ def get(url: str, api_key: str = benchmark.API_KEY) -> int:
 
 def test_the_launched_emulator_applies_faults_and_reports_its_counters():
     with EmulatorProcess(3, 1, 1, error_rate=1.0) as emulator:
-        assert get(emulator.url + "/v2/accounts/configuration") in (500, 502, 503)
+        assert get(emulator.url + "/v2/accounts/configuration", emulator.ca_bundle) in (500, 502, 503)
         counts = emulator.counts()
         assert counts["requests"] == {"GET /v2/accounts/configuration": 1}
         assert sum(counts["statuses"].values()) == 1 and set(counts["statuses"]) <= {"500", "502", "503"}
     with EmulatorProcess(3, 1, 1, rate_limit=(1, 60)) as emulator:
-        assert [get(emulator.url + "/v2/roles") for _ in range(2)] == [200, 429]
+        assert [get(emulator.url + "/v2/roles", emulator.ca_bundle) for _ in range(2)] == [200, 429]
         assert emulator.counts()["statuses"] == {"200": 1, "429": 1}
 
 
@@ -109,7 +110,7 @@ def test_the_launched_emulator_serves_the_dataset_built_here():
             emulator.url + "/v2/users?created_from=2000-01-01T00:00:00.000Z&items_per_page=50",
             headers={"Authorization": f"Bearer {benchmark.API_KEY}"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=emulator.ca_bundle)) as response:
             served = [user["id"] for user in json.load(response)["users"]]
     assert sorted(served) == sorted(Dataset(9, 4, 2, 3).users)
 
@@ -139,6 +140,12 @@ def test_a_tiny_matrix_reports_every_record_and_at_least_the_minimum(tmp_path, r
         assert result.lost == result.extra == result.duplicates == 0
         assert result.requests >= result.minimum == sum(minimum_requests(data).values())
         assert result.sync.peak_rss_mb > 0 and result.sync.wall_seconds > 0
+        # over TLS, each sync reuses its connections: at most one per worker and the user-list reader, with no pool warnings
+        workers = result.scenario.workers or benchmark.DEFAULT_NUM_WORKERS
+        assert 1 <= result.connections <= workers + 2 and result.sync.pool_warnings == 0
+    default_run = results[0]
+    assert default_run.scenario.compares_with_bare_client and default_run.bare_cpu_per_request_ms > 0
+    assert any("bare requests.Session" in line for line in benchmark.notes(results))
     assert results[0].speedup is not None and results[1].speedup is not None  # the sequential row compares with itself: 1.0
     table = benchmark.table(results)
     assert len(table.splitlines()) == 2 + len(results) and "speed-up" in table
@@ -174,13 +181,35 @@ def test_every_part_of_a_run_uses_the_account_shape_of_the_command_line(monkeypa
         shapes["matrix"] = {(scenario.conversations_per_user, scenario.messages_per_conversation) for scenario in scenarios}
         return []
 
-    monkeypatch.setattr(benchmark, "connector_startup_seconds", lambda: 0.0)
+    monkeypatch.setattr(benchmark, "measure_startup", lambda workdir: benchmark.Startup(0.0, 0.0, 0.0, 0.0, []))
     monkeypatch.setattr(benchmark, "run_matrix", run_matrix)
     monkeypatch.setattr(benchmark, "run_incremental", recorder("incremental", []))
     monkeypatch.setattr(benchmark, "run_soak", recorder("soak", None))
-    monkeypatch.setattr(benchmark, "table", lambda results: "")
-    monkeypatch.setattr(benchmark, "notes", lambda results: [])
+    monkeypatch.setattr(benchmark, "table", lambda results, startup_cpu_seconds: "")
+    monkeypatch.setattr(benchmark, "notes", lambda results, startup_cpu_seconds: [])
     benchmark.main(
         "--sizes 10 --latencies 0 --workers 1 --rate-limits none --soak --conversations-per-user 3 --messages-per-conversation 50".split()
     )
     assert shapes == {"matrix": {(3, 50)}, "incremental": (3, 50), "soak": (3, 50)}
+
+
+def test_a_rate_limited_tiny_run_reports_its_use_of_the_limit_without_429s(tmp_path, report):
+    (result,) = benchmark.run_matrix(
+        [Scenario(5, rate_limit=(10, 1.0), conversations_per_user=2, messages_per_conversation=3)], tmp_path, report
+    )
+    assert result.sync.returncode == 0 and result.lost == 0 and result.throttled == 0, result.sync.stderr_tail
+    assert result.requests > 2 * 10  # it spans several windows
+    assert 0 < result.limit_use <= 1.0
+
+
+def test_rate_in_full_windows_counts_the_time_between_windows_against_the_client():
+    back_to_back = [0.0, 0.1, 0.2, 1.0, 1.1, 2.0]  # windows of 1 s opening at 0, 1 and 2: 5 requests in 2 s
+    assert benchmark.rate_in_full_windows(back_to_back, 1.0) == 2.5
+    late = [0.0, 0.1, 0.2, 1.5, 1.6, 3.0]  # the same requests, each window opened half a second late
+    assert benchmark.rate_in_full_windows(late, 1.0) == pytest.approx(5 / 3.0)
+    assert benchmark.rate_in_full_windows([0.0, 0.5], 1.0) is None
+
+
+def test_import_times_name_the_modules_the_entry_point_loads():
+    names = [name for name, _ in benchmark.import_times()]
+    assert {"source_freshchat.run", "airbyte_cdk", "requests"} <= set(names)

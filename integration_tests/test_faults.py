@@ -33,6 +33,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 
 import source_freshchat.base as freshchat_base
+import source_freshchat.rate_limit as freshchat_rate_limit
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import DEFAULT_NUM_WORKERS
 from source_freshchat.errors import MAX_RETRIES
@@ -112,6 +113,10 @@ def clock(monkeypatch) -> FakeClock:
 
     monkeypatch.setattr(call_rate, "datetime", SimpleNamespace(datetime=VirtualDateTime, timedelta=real_datetime.timedelta))
     monkeypatch.setattr(call_rate, "time", SimpleNamespace(sleep=fake.budget_sleep, time=time.time, monotonic=time.monotonic))
+    virtual_time = SimpleNamespace(
+        sleep=fake.budget_sleep, time=lambda: time.time() + fake.offset, monotonic=lambda: time.monotonic() + fake.offset
+    )
+    monkeypatch.setattr(freshchat_rate_limit, "PACING_CLOCK", virtual_time)  # Freshchat's windows pace on the virtual clock
     monkeypatch.setattr(freshchat_base, "READ_TIMEOUT_SECONDS", READ_TIMEOUT)
     return fake
 

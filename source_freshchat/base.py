@@ -1,13 +1,16 @@
 """The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
 
 import logging
+import threading
+import weakref
 from abc import ABC
+from dataclasses import dataclass
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.call_rate import APIBudget, LimiterSession
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -16,6 +19,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 )
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.adapters import HTTPAdapter
 
 from .config import FreshchatSettings
 from .errors import (
@@ -28,6 +32,7 @@ from .errors import (
     request_path,
     unexpected_shape,
 )
+from .progress import SyncProgress
 from .rate_limit import FreshchatBackoffStrategy
 
 RATE_LIMIT_EXHAUSTED = "API rate limit exceeded."  # the CDK's whole message when 429 retries run out
@@ -36,6 +41,47 @@ CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
 
 logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the logger of the CDK's retry logs, for the whole process
+
+
+@dataclass(frozen=True)
+class SyncResources:
+    """What the streams of one sync share: the HTTP session, the environment settings resolved for it, the progress counts."""
+
+    session: requests.Session
+    environment: Mapping[str, Any]
+    progress: SyncProgress
+
+
+_SYNCS: "weakref.WeakKeyDictionary[APIBudget, SyncResources]" = weakref.WeakKeyDictionary()  # a sync is known by its budget
+_SYNCS_LOCK = threading.Lock()
+
+
+def sync_resources(settings: FreshchatSettings, api_budget: Optional[APIBudget]) -> SyncResources:
+    """One session per sync (a sync's streams share its rate budget), its pool sized to the requests a sync has in flight.
+
+    The CDK gives every stream a session of its own, whose pool holds 10 connections for http and
+    40 for https: the streams of one fan-out then open their own connections, each a TLS handshake,
+    and 16 workers on a pool of 10 discard connections ("Connection pool is full"). A sync sends at
+    most `num_workers` requests from the walk's workers plus one from the thread that reads the
+    user list, so a pool of `num_workers + 2` never discards one.
+    """
+    with _SYNCS_LOCK:
+        if api_budget is not None and api_budget in _SYNCS:
+            return _SYNCS[api_budget]
+        session = LimiterSession(api_budget=api_budget or APIBudget(policies=[]))
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.num_workers + 2)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.auth = TokenAuthenticator(settings.api_key)
+        # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
+        # every request goes to one origin, so resolve them once and pass them along instead.
+        environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
+        session.trust_env = False
+        waits = getattr(api_budget, "waits_text", None)
+        resources = SyncResources(session, environment, SyncProgress(waits) if waits else SyncProgress())
+        if api_budget is not None:
+            _SYNCS[api_budget] = resources
+        return resources
 
 
 class FreshchatStream(HttpStream, ABC):
@@ -59,12 +105,12 @@ class FreshchatStream(HttpStream, ABC):
         self._max_retries = max_retries
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
-        super().__init__(authenticator=TokenAuthenticator(settings.api_key), api_budget=api_budget)
-        # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
-        # every request goes to one origin, so resolve them once and pass them along instead.
-        session = self._http_client._session
-        self._environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
-        session.trust_env = False
+        super().__init__(api_budget=api_budget)
+        resources = sync_resources(settings, api_budget)
+        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one
+        self._http_client._session = resources.session
+        self._environment = resources.environment
+        self.progress = resources.progress.of(self.name)
 
     @property
     def url_base(self) -> str:
@@ -110,7 +156,7 @@ class FreshchatStream(HttpStream, ABC):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[StreamData]:
         # Always page to the end; the CDK default reads one page per call for streams without a cursor.
-        yield from self.records_of(stream_slice, stream_state)
+        yield from self.progress.track(self.records_of(stream_slice, stream_state))
 
     def records_of(
         self, stream_slice: Optional[Mapping[str, Any]] = None, stream_state: Optional[Mapping[str, Any]] = None
@@ -125,6 +171,7 @@ class FreshchatStream(HttpStream, ABC):
     def _fetch_next_page(
         self, stream_slice=None, stream_state=None, next_page_token=None
     ) -> Tuple[requests.PreparedRequest, requests.Response]:
+        self.progress.count_request()
         try:
             return super()._fetch_next_page(stream_slice, stream_state, next_page_token)
         except AirbyteTracedException as error:
@@ -199,6 +246,9 @@ class FreshchatListStream(FreshchatStream, ABC):
         records = body.get(self.data_key) if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise unexpected_shape(request_path(response), f"'{self.data_key}' list")
+        pagination = body.get("pagination")
+        if isinstance(pagination, dict) and pagination.get("current_page") == 1 and isinstance(pagination.get("total_items"), int):
+            self.progress.listed(pagination["total_items"])
         return records
 
     def next_href(self, body: Any) -> Optional[str]:

@@ -4,6 +4,7 @@ Every rule about what a valid `domain`, `api_key` and `start_date` look like liv
 `check` and `read` refuse bad input with the same clear message before any request is sent.
 """
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ def parse_timestamp(text: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
+# The CDK reads a stream's state after every record, and the state holds a few moments that rarely change.
+@functools.lru_cache(maxsize=256)
 def format_timestamp(moment: datetime) -> str:
     """Freshchat's own timestamp format: UTC with milliseconds and Z."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -261,6 +261,7 @@ class ExtractClient:
         sleep: Optional[Callable[[float], None]] = None,
     ) -> None:
         self._settings = settings
+        self.api_budget = api_budget
         self._clock = clock or monotonic
         self._sleep = sleep or wait
         self._jobs: List[ReportJob] = []

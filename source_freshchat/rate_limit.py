@@ -5,20 +5,28 @@ The CDK does not read `Retry-After` by itself, and Freshchat may send it, `X-Rat
 """
 
 import logging
+import math
+import threading
 import time
+from collections import deque
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Optional, Union
+from typing import Any, Deque, Dict, Optional, Union
 
 import requests
-from airbyte_cdk.sources.streams.call_rate import FixedWindowCallRatePolicy, HttpAPIBudget, MovingWindowCallRatePolicy, Rate
+from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit, HttpAPIBudget, MovingWindowCallRatePolicy, Rate
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 
 MAX_WAIT_SECONDS = 600.0
 BASE_WAIT_SECONDS = 1.0
 MIN_WAIT_SECONDS = 0.1
 WINDOW = timedelta(minutes=1)
-UNCAPPED_CALLS_PER_WINDOW = 1_000_000  # no cap of our own: Freshchat's headers set the pace
+# Share of a window's calls left unused, for requests that overtake each other on the way to the server.
+MARGIN_SHARE = 0.01
+LENGTH_LOG_CHANGE_SECONDS = 0.05
+# The clock the budget paces requests by, apart from the one retries wait by, so a test can make pacing virtual.
+PACING_CLOCK: Any = time
+CLOCK_ALLOWANCE_SECONDS = 0.25  # added to the window's length each time a paced request is refused anyway
 PACING_LOG_SECONDS = 1.0
 
 logger = logging.getLogger("airbyte")
@@ -67,69 +75,166 @@ class FreshchatBackoffStrategy(BackoffStrategy):
         return wait
 
 
-class FreshchatWindow(FixedWindowCallRatePolicy):
-    """The CDK's fixed window, made to follow Freshchat's own windows.
+class FreshchatWindows:
+    """What a sync has learned of Freshchat's fixed windows, and when the next request may go. Thread-safe.
 
-    The CDK only ever lowers its count from `X-RateLimit-Remaining` and rolls over on its own
-    clock, so when a response announces the next window's reset early, its count carries over
-    into a window the server has refilled, and requests wait for nothing. Here a later reset starts
-    a new window with the server's count, and a late answer from an older window is ignored.
+    A window opens at the first request after the previous one ended and allows `limit` requests;
+    `X-RateLimit-Reset` says when it ends, but in whole seconds, rounded up. Waiting for that reset
+    after spending a window loses up to a second a window (a fifth of a 5-second window), and
+    keeping calls in reserve for requests in flight loses more. Instead, a request goes as long as
+    fewer than `limit - margin` requests were sent within the last `horizon` seconds, where `horizon`
+    is at least the window's length: no window, wherever it opens, then receives more than `limit`,
+    and the next window opens as soon as the last one has ended, not at the next whole second.
+
+    The window's length is learned from each window's first request (its response says `limit - 1`
+    remain): it reached the server between its sending and its answer, and the window ended within
+    the second before its reset, so `reset - sent` bounds the length from above and
+    `reset - 1 - answered` from below. When exactly one whole number of seconds lies between, the
+    window is taken to last that long (plus the round trip, to cover where in it the window opened);
+    otherwise the upper bound serves. A 429 while pacing so means the window is not a whole number
+    of seconds, or Freshchat's clock is behind ours: the upper bound serves from then on, widened a
+    little at each further 429. `margin` absorbs requests that reach the server
+    in another order than they were sent. Until a first request is seen (a sync that starts
+    mid-window), and whenever another client spends the window, a response saying no calls remain
+    holds requests until the window has certainly ended.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._follows_server = False  # until a response says when Freshchat's window resets, the window is our own guess
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.limit: Optional[int] = None
+        self._longest = math.inf  # upper bound of the window's length, seconds
+        self._shortest = 0.0  # lower bound
+        self._round_trip = 0.0  # of the latest window's first request
+        self._whole_seconds = True  # until a 429 says otherwise
+        self._recent: Deque[float] = deque()  # send times of the last `limit - margin` requests
+        self._reset = -math.inf  # the newest window's reset, Unix time
+        self._ends_by = -math.inf  # when the newest window has certainly ended
+        self._spent = False  # the server said no calls remain in the newest window
 
-    def _update_current_window(self) -> None:
-        if datetime.now() > self._next_reset_ts:
-            self._follows_server = False  # that window is over: the next response says when the new one ends
-        super()._update_current_window()
+    @staticmethod
+    def margin(limit: int) -> int:
+        return max(1, math.ceil(limit * MARGIN_SHARE))
 
-    def update(self, available_calls: Optional[int], call_reset_ts: Optional[datetime]) -> None:
+    @property
+    def horizon(self) -> Optional[float]:
+        """Seconds after which a sent request no longer counts against the next one; None until learned."""
+        if self._longest == math.inf:
+            return None
+        whole = math.floor(self._longest)
+        if self._whole_seconds and self._shortest < whole and whole >= 1 and whole - 1 <= self._shortest:
+            return min(self._longest, whole + self._round_trip)
+        return self._longest
+
+    def reserve(self, now: float, book: bool = True) -> float:
+        """Seconds from `now` until a request may go: 0, or a wait after which it goes without asking again.
+
+        The request's moment is booked at once, so waiting requests take turns instead of all waking
+        for each call that frees up; with `book=False` nothing is booked.
+        """
         with self._lock:
-            self._update_current_window()
-            following = self._follows_server
-            if following and call_reset_ts is not None and call_reset_ts < self._next_reset_ts:
-                return
-            if call_reset_ts is not None and available_calls is not None and (not following or call_reset_ts > self._next_reset_ts):
-                self._follows_server = True
-                self._next_reset_ts = call_reset_ts
-                self._calls_num = max(0, self._call_limit - available_calls)
-                return
-        super().update(available_calls, call_reset_ts)
+            slot = max(now, self._recent[-1]) if self._recent else now
+            if self._spent and now < self._ends_by:
+                slot = max(slot, self._ends_by)
+            horizon = self.horizon
+            if horizon is not None and self._recent.maxlen and len(self._recent) == self._recent.maxlen:
+                slot = max(slot, self._recent[0] + horizon)
+            if book:
+                self._recent.append(slot)
+            return slot - now
+
+    def observe(
+        self, sent: float, answered: float, status: int, limit: Optional[int], remaining: Optional[int], reset: Optional[float]
+    ) -> None:
+        """Learns from one response to a request sent at `sent` and answered at `answered` (Unix time)."""
+        if reset is None or remaining is None:
+            return
+        with self._lock:
+            if status == 429 and self.horizon is not None:
+                # Paced as learned and still refused: the window is not a whole number of seconds, or Freshchat's clock runs
+                # behind ours (its reset is Freshchat's time, our sends are ours). Pace by the upper bound, and widen it.
+                if not self._whole_seconds or self.horizon >= self._longest:
+                    self._longest += CLOCK_ALLOWANCE_SECONDS
+                self._whole_seconds = False
+                logger.info(f"Freshchat refused a paced request (HTTP 429): pacing its windows over {self.horizon:.2f}s from now on")
+            if limit and limit != self.limit:
+                self.limit = limit
+                self._recent = deque(self._recent, maxlen=max(1, limit - self.margin(limit)))
+            opened_it = limit is not None and remaining == limit - 1
+            if opened_it:
+                before = self.horizon
+                self._longest = min(self._longest, reset - sent)
+                self._shortest = max(self._shortest, reset - 1 - answered)
+                self._round_trip = answered - sent
+                if before is None or abs(self.horizon - before) > LENGTH_LOG_CHANGE_SECONDS:
+                    logger.info(f"Freshchat's rate limit: {limit} requests per window; pacing them over {self.horizon:.2f}s")
+            if reset > self._reset:
+                self._reset, self._ends_by, self._spent = reset, reset, False
+            if reset == self._reset:
+                if opened_it:
+                    self._ends_by = min(reset, answered + self.horizon)
+                self._spent = self._spent or remaining <= 0
 
 
 class FreshchatAPIBudget(HttpAPIBudget):
     """One call budget per sync, shared by every stream: Freshchat limits the account, not an endpoint.
 
-    The window is Freshchat's own: `X-RateLimit-Remaining` says what is left and `X-RateLimit-Reset`
-    when it refills, so requests wait for the reset instead of running into 429s.
-    `requests_per_minute` adds a moving-window cap of our own, for accounts that share their limit
-    with other tools.
+    Freshchat's windows (`FreshchatWindows`) pace the requests; `requests_per_minute` adds a
+    moving-window cap of our own, for accounts that share their limit with other tools.
     """
 
-    def __init__(self, requests_per_minute: Optional[int], in_flight: int) -> None:
-        window = FreshchatWindow(next_reset_ts=datetime.now() + WINDOW, period=WINDOW, call_limit=UNCAPPED_CALLS_PER_WINDOW, matchers=[])
+    def __init__(self, requests_per_minute: Optional[int]) -> None:
         super().__init__(
             ratelimit_reset_header="X-RateLimit-Reset",
             ratelimit_remaining_header="X-RateLimit-Remaining",
             status_codes_for_ratelimit_hit=[],  # a 429's wait comes from its own headers, in FreshchatBackoffStrategy
-            policies=[window],
+            policies=[],
         )
+        self.windows = FreshchatWindows()
         self._own_cap = (
             MovingWindowCallRatePolicy(rates=[Rate(limit=requests_per_minute, interval=WINDOW)], matchers=[])
             if requests_per_minute
             else None
         )
-        self._in_flight = in_flight
+        self._sent: Dict[int, float] = {}  # id of a request in flight -> when it was sent
+        self._sent_lock = threading.Lock()
+        self.waits = 0  # requests held back
+        self.waited_seconds = 0.0  # the time they spent held back, summed over threads
 
-    def get_calls_left_from_response(self, response: requests.Response) -> Optional[int]:
-        try:
-            left = super().get_calls_left_from_response(response)
-        except ValueError:
-            return None
-        # Up to one request per worker may already be on its way when this count arrives.
-        return None if left is None else max(0, left - self._in_flight)
+    def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        started = PACING_CLOCK.monotonic()
+        if self._own_cap:
+            self._do_acquire(request=request, policy=self._own_cap, block=block, timeout=timeout)
+        wait = self.windows.reserve(PACING_CLOCK.time(), book=block)
+        if wait and not block:
+            raise CallRateLimitHit(error="Freshchat's window is spent", item=request, rate="", time_to_wait=timedelta(seconds=wait))
+        if wait:
+            PACING_CLOCK.sleep(wait)
+        waited = PACING_CLOCK.monotonic() - started
+        with self._sent_lock:
+            self._sent[id(request)] = PACING_CLOCK.time()
+            if wait:
+                self.waits += 1
+                self.waited_seconds += waited
+        if waited >= PACING_LOG_SECONDS:
+            logger.info(f"Paced by Freshchat's rate limit: waited {waited:.1f}s for the window to refill")
+
+    def waits_text(self) -> str:
+        return f"{self.waits:,} rate-limit waits ({self.waited_seconds:.1f}s summed over workers)"
+
+    def update_from_response(self, request: Any, response: Any) -> None:
+        with self._sent_lock:
+            sent = self._sent.pop(id(request), None)
+        if sent is None or not isinstance(response, requests.Response):
+            return
+        reset = self.get_reset_ts_from_response(response)
+        self.windows.observe(
+            sent,
+            PACING_CLOCK.time(),
+            response.status_code,
+            _header_int(response, "X-RateLimit-Limit"),
+            _header_int(response, "X-RateLimit-Remaining"),
+            reset.timestamp() if reset else None,
+        )
 
     def get_reset_ts_from_response(self, response: requests.Response) -> Optional[datetime]:
         raw = response.headers.get("X-RateLimit-Reset")
@@ -142,11 +247,9 @@ class FreshchatAPIBudget(HttpAPIBudget):
         # Freshchat sends Unix time; a small number can only mean "seconds from now".
         return datetime.fromtimestamp(value) if value > 1e9 else datetime.now() + timedelta(seconds=value)
 
-    def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
-        started = time.monotonic()
-        if self._own_cap:
-            self._do_acquire(request=request, policy=self._own_cap, block=block, timeout=timeout)
-        super().acquire_call(request, block=block, timeout=timeout)
-        waited = time.monotonic() - started
-        if waited >= PACING_LOG_SECONDS:
-            logger.info(f"Paced by Freshchat's rate limit: waited {waited:.1f}s for the window to refill")
+
+def _header_int(response: requests.Response, name: str) -> Optional[int]:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None

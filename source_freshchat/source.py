@@ -82,7 +82,7 @@ class SourceFreshchat(AbstractSource):
         stream and of the change feed are queued before the first stream reads.
         """
         settings = parse_settings(config)
-        budget = FreshchatAPIBudget(settings.requests_per_minute, in_flight=settings.num_workers)
+        budget = FreshchatAPIBudget(settings.requests_per_minute)
         parents = ParentWalk(settings, budget)
         extract = ExtractClient(settings, budget)
         selection: Selection = getattr(self, "_selection", {})

@@ -3,7 +3,7 @@ import time
 import pytest
 import requests
 
-from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.rate_limit import CLOCK_ALLOWANCE_SECONDS, FreshchatAPIBudget, FreshchatWindows
 
 
 @pytest.fixture
@@ -32,67 +32,120 @@ def timed_acquire(budget):
     return time.monotonic() - started
 
 
-def test_requests_wait_for_the_window_once_remaining_calls_are_in_flight(caplog):
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=2)
-    budget.update_from_response(request(), response(remaining=3, reset=time.time() + 1.2))
-    assert timed_acquire(budget) < 0.1  # one call left beyond the two that may be in flight
-    waited = timed_acquire(budget)
-    assert 0.5 < waited < 5
-    assert any("Paced by Freshchat's rate limit" in message for message in caplog.messages)
-
-
 def test_plenty_of_remaining_calls_never_wait():
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=8)
-    budget.update_from_response(request(), response(remaining=500, reset=time.time() + 60))
+    budget = FreshchatAPIBudget(requests_per_minute=None)
+    sent = request()
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, response(remaining=500, reset=time.time() + 60))
     assert sum(timed_acquire(budget) for _ in range(50)) < 0.5
+
+
+def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(caplog):
+    budget = FreshchatAPIBudget(requests_per_minute=None)
+    sent = request()
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, response(remaining=0, reset=time.time() + 1.2))
+    waited = timed_acquire(budget)
+    assert 0.5 < waited < 5 and budget.waited_seconds > 0.5
+    assert any("Paced by Freshchat's rate limit" in message for message in caplog.messages)
 
 
 def test_a_429_alone_does_not_block_the_budget():
     """Its wait comes from Retry-After in the backoff strategy; the budget must not add a minute."""
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=1)
+    budget = FreshchatAPIBudget(requests_per_minute=None)
     budget.update_from_response(request(), response(status=429))
     assert timed_acquire(budget) < 0.1
 
 
 @pytest.mark.parametrize("reset", ["not-a-number", ""])
 def test_unreadable_headers_are_ignored(reset):
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=1)
+    budget = FreshchatAPIBudget(requests_per_minute=None)
     budget.update_from_response(request(), response(remaining="lots", reset=reset))
     assert timed_acquire(budget) < 0.1
 
 
 def test_reset_given_as_seconds_from_now_is_understood():
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    budget = FreshchatAPIBudget(requests_per_minute=None)
     assert budget.get_reset_ts_from_response(response(reset=30)).timestamp() == pytest.approx(time.time() + 30, abs=2)
 
 
 def test_requests_per_minute_caps_the_rate():
-    budget = FreshchatAPIBudget(requests_per_minute=3, in_flight=0)
+    budget = FreshchatAPIBudget(requests_per_minute=3)
     assert sum(timed_acquire(budget) for _ in range(3)) < 0.1
     with pytest.raises(Exception):
         budget.acquire_call(request(), block=False)  # the fourth call in the minute must wait
 
 
-def test_a_new_window_announced_early_starts_with_the_servers_count():
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
-    now = time.time()
-    budget.update_from_response(request(), response(remaining=1, reset=now + 30))  # nearly spent window
-    budget.update_from_response(request(), response(remaining=500, reset=now + 35))  # the next one, refilled
-    assert sum(timed_acquire(budget) for _ in range(20)) < 0.5
+# FreshchatWindows on a made-up clock: a window of 100 calls that lasts 5 s and is opened by a request sent at 100.3 s.
+LIMIT, OPENED, ROUND_TRIP = 100, 100.3, 0.02
+RESET = 106  # ceil(100.32 + 5): Freshchat's reset, rounded up to the whole second
+ALLOWANCE = LIMIT - FreshchatWindows.margin(LIMIT)
 
 
-def test_a_late_answer_from_an_older_window_is_ignored():
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
-    now = time.time()
-    budget.update_from_response(request(), response(remaining=500, reset=now + 35))
-    budget.update_from_response(request(), response(remaining=0, reset=now + 30))
-    assert timed_acquire(budget) < 0.1
+def learned_window() -> FreshchatWindows:
+    windows = FreshchatWindows()
+    assert windows.reserve(OPENED) == 0
+    windows.observe(OPENED, OPENED + ROUND_TRIP, 200, LIMIT, LIMIT - 1, RESET)
+    return windows
 
 
-def test_after_a_window_ends_the_next_response_sets_the_new_one():
-    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
-    now = time.time()
-    budget.update_from_response(request(), response(remaining=500, reset=now - 1))  # a window that has just ended
-    budget.acquire_call(request())  # rolls over on its own clock
-    budget.update_from_response(request(), response(remaining=0, reset=now + 1.2))  # the new window, already spent
-    assert timed_acquire(budget) > 0.5
+def test_the_first_request_of_a_window_teaches_its_length_to_the_round_trip():
+    # Sent at 100.3 and reset at 106: at most 5.7 s; answered at 100.32 and reset at 106: more than 4.68 s; so 5 s.
+    assert learned_window().horizon == pytest.approx(5 + ROUND_TRIP)
+
+
+def test_a_window_is_used_to_its_end_and_not_beyond():
+    windows = learned_window()
+    assert all(windows.reserve(OPENED + 0.01) == 0 for _ in range(ALLOWANCE - 1))
+    wait = windows.reserve(OPENED + 0.01)
+    assert wait == pytest.approx(5 + ROUND_TRIP - 0.01)  # until the window has ended, well before the reset at 106
+    assert OPENED + 0.01 + wait < RESET - 0.5
+    # that call is booked for the moment this window has ended; the next one for when the second-oldest call is that old
+    assert windows.reserve(OPENED + 5 + ROUND_TRIP) == pytest.approx(0.01)
+
+
+def test_sends_spread_over_time_never_put_more_than_the_limit_in_any_window():
+    windows = learned_window()
+    sent = [OPENED]
+    now = OPENED
+    while len(sent) < 5 * LIMIT:
+        now += 0.013  # a call asked for every 13 ms; each goes when its booked moment comes
+        sent.append(now + windows.reserve(now))
+    most_in_a_window = max(sum(1 for moment in sent if start <= moment < start + 5) for start in sent)
+    assert ALLOWANCE - 1 <= most_in_a_window <= ALLOWANCE
+
+
+def test_two_whole_seconds_within_the_bounds_keep_the_upper_bound():
+    windows = FreshchatWindows()
+    windows.reserve(100.0)
+    windows.observe(100.0, 100.02, 200, LIMIT, LIMIT - 1, 105)  # between 3.98 s and 5 s: 4 or 5
+    assert windows.horizon == 5.0
+
+
+def test_a_429_while_pacing_by_whole_seconds_falls_back_to_the_upper_bound():
+    windows = learned_window()
+    windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
+    assert windows.horizon == pytest.approx(RESET - OPENED)
+
+
+def test_further_429s_widen_the_upper_bound_for_a_clock_behind_ours():
+    windows = learned_window()
+    windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
+    windows.observe(OPENED + 5.2, OPENED + 5.22, 429, LIMIT, 0, RESET)
+    assert windows.horizon == pytest.approx(RESET - OPENED + CLOCK_ALLOWANCE_SECONDS)
+
+
+def test_no_pacing_before_a_window_is_seen_opening():
+    windows = FreshchatWindows()
+    windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # a sync that starts mid-window
+    assert all(windows.reserve(100.1) == 0 for _ in range(3 * LIMIT))
+
+
+def test_a_window_spent_by_another_client_holds_requests_until_it_has_ended():
+    windows = learned_window()
+    windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 0, RESET)
+    assert windows.reserve(OPENED + 1.1) == pytest.approx(5 + ROUND_TRIP - 1.1 + ROUND_TRIP)
+    windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 30, RESET - 5)  # a late answer from an older window changes nothing
+    assert windows.reserve(OPENED + 1.1) > 0
+    windows.observe(OPENED + 6, OPENED + 6.02, 200, LIMIT, 60, RESET + 6)  # a newer window, not spent
+    assert windows.reserve(OPENED + 6.1) == 0

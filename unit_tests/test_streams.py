@@ -321,6 +321,6 @@ def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_
     requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created)]))
     requests_mock.get(re.compile(rf"{API}/users/u\d/conversations"), json={"conversations": []})
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None, in_flight=1))
+    walk = ParentWalk(settings, FreshchatAPIBudget(None))
     marks = [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "conversations")]
     assert marks == created[:2] + [None, None]

@@ -1,6 +1,7 @@
 """Runs the emulator from the command line until Ctrl-C or SIGTERM.
 
 python -m integration_tests.emulator --port 8765 --users 100 --seed 7 --api-key demo-key
+python -m integration_tests.emulator --tls   # HTTPS; prints the certificate to trust (REQUESTS_CA_BUNDLE)
 """
 
 import argparse
@@ -29,6 +30,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         default=True,
         help="date the data within the Extract API's 15 months and stamp changes with the real time (default)",
     )
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
     return parser.parse_args(argv)
 
 
@@ -49,6 +51,7 @@ def main(argv=None) -> None:
         host=args.host,
         port=args.port,
         recent=args.recent,
+        tls=args.tls,
     )
     stopping = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +61,8 @@ def main(argv=None) -> None:
             f"Freshchat emulator at {emulator.url}, report downloads at {emulator.storage_url} config: {json.dumps(emulator.config())}",
             flush=True,
         )
+        if emulator.ca_bundle:
+            print(f"Trust its certificate: export REQUESTS_CA_BUNDLE={emulator.ca_bundle}", flush=True)
         stopping.wait()
 
 

@@ -17,6 +17,7 @@ import operator
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from .data import DATA_START_MS, Dataset, canonical_timestamp, encode_json, recent_start_ms
 from .reports import ReportDesk, storage_cookie
 from .responses import ApiError, Response, bad_request, too_many_requests
+from .tls import ServerCertificate
 
 HTML_TYPE = "text/html; charset=utf-8"
 MAX_ITEMS_PER_PAGE = 50
@@ -579,8 +581,12 @@ class _HttpServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024
 
-    def __init__(self, address, handle: Callable[[str, str, Mapping, bytes], Optional[Response]]):
+    def __init__(
+        self, address, handle: Callable[[str, str, Mapping, bytes], Optional[Response]], certificate: Optional[ServerCertificate] = None
+    ):
         self.handle = handle
+        self.certificate = certificate
+        self.connections_opened = 0  # TCP connections accepted: each one a handshake a client paid for
         self._connections = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
@@ -593,7 +599,25 @@ class _HttpServer(ThreadingHTTPServer):
     def process_request(self, request, client_address):
         with self._connections_lock:
             self._connections.add(request)
+            self.connections_opened += 1
         super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address):
+        if self.certificate is None:
+            return super().finish_request(request, client_address)
+        try:
+            secured = self.certificate.wrap(request)
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up on the handshake, or distrusts the certificate: its own error to report
+        with self._connections_lock:  # the wrapped socket now owns the connection: it is the one to close at stop
+            self._connections.discard(request)
+            self._connections.add(secured)
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(secured)
+            secured.close()
 
     def shutdown_request(self, request):
         with self._connections_lock:
@@ -617,8 +641,10 @@ class _HttpServer(ThreadingHTTPServer):
                 pass  # already closed by the client
 
 
-def _serve_in_background(address: tuple, handle, name: str) -> tuple[_HttpServer, threading.Thread]:
-    server = _HttpServer(address, handle)
+def _serve_in_background(
+    address: tuple, handle, name: str, certificate: Optional[ServerCertificate] = None
+) -> tuple[_HttpServer, threading.Thread]:
+    server = _HttpServer(address, handle, certificate)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True)
     thread.start()
     return server, thread
@@ -626,7 +652,7 @@ def _serve_in_background(address: tuple, handle, name: str) -> tuple[_HttpServer
 
 def _base_url(server: _HttpServer) -> str:
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}"
+    return f"{'https' if server.certificate else 'http'}://{host}:{port}"
 
 
 class FreshchatEmulator:
@@ -649,8 +675,10 @@ class FreshchatEmulator:
         start_ms: int = DATA_START_MS,
         live_clock: bool = False,
         recent: bool = False,
+        tls: bool = False,
     ):
         self.api_key = api_key
+        self.tls = tls
         self.behaviour = behaviour or Behaviour()
         if recent:
             start_ms, live_clock = recent_start_ms(), True
@@ -676,15 +704,17 @@ class FreshchatEmulator:
         self._callbacks: list = []
         self._rate_window = _RateWindow()
         self._servers: list[tuple[_HttpServer, threading.Thread]] = []  # the API's, then the storage host's
+        self._certificate: Optional[ServerCertificate] = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "FreshchatEmulator":
         if self._servers:
             raise RuntimeError("emulator already started")
         storage_address = (self._address[0], 0)
+        self._certificate = ServerCertificate() if self.tls else None
         self._servers = [
-            _serve_in_background(self._address, self.handle, "freshchat-emulator"),
-            _serve_in_background(storage_address, self.handle_storage, "freshchat-storage"),
+            _serve_in_background(self._address, self.handle, "freshchat-emulator", self._certificate),
+            _serve_in_background(storage_address, self.handle_storage, "freshchat-storage", self._certificate),
         ]
         self.reports.storage_url = self.storage_url
         return self
@@ -697,6 +727,9 @@ class FreshchatEmulator:
             server.server_close()
             thread.join()
         self._servers = []
+        if self._certificate is not None:
+            self._certificate.close()
+            self._certificate = None
 
     def __enter__(self) -> "FreshchatEmulator":
         return self.start()
@@ -718,6 +751,16 @@ class FreshchatEmulator:
             raise RuntimeError("emulator not started")
         return self._servers[index][0]
 
+    @property
+    def ca_bundle(self) -> Optional[str]:
+        """The certificate a client trusts (e.g. through REQUESTS_CA_BUNDLE) while the emulator serves TLS; None over plain HTTP."""
+        return str(self._certificate.ca_bundle) if self._certificate else None
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections to the API (not the storage host) accepted since start or the last reset_counters()."""
+        return self._servers[0][0].connections_opened if self._servers else 0
+
     def config(self, **overrides) -> dict:
         return {"domain": self.url, "api_key": self.api_key, **overrides}
 
@@ -728,6 +771,8 @@ class FreshchatEmulator:
             self.status_counts.clear()
             self.request_log.clear()
             self.storage_log.clear()
+        for server, _ in self._servers:
+            server.connections_opened = 0
 
     def expire_links(self) -> None:
         """Every report link issued so far answers 403 "Request has expired"; polling the job again gives fresh ones."""

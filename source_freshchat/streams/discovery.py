@@ -21,6 +21,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Protocol, 
 
 from airbyte_cdk.models import SyncMode
 
+from ..base import sync_resources
 from ..config import FreshchatSettings, format_timestamp
 from ..extract import EVENTS, ExtractClient, ReportError, ReportJob, reach_floor, report_time, window_end
 from ..state import RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
@@ -120,6 +121,7 @@ class ChangeFeed:
     ) -> Iterator[UserBatch]:
         # No user order here: each batch is one conversation, and a killed sync starts its (small) feed over.
         changed: List[ConversationRef] = [(conversation_id, None) for conversation_id in self.changed_conversations()]
+        sync_resources(self._settings, self._extract.api_budget).progress.of(on_behalf_of).listed(len(changed))
         return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
 
     def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:

@@ -35,6 +35,7 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
         self._plan: Optional[StreamPlan] = None
         self._batches: Optional[Iterator[UserBatch]] = None
         super().__init__(settings, parents.api_budget)
+        self.progress.rows_per_user = True
 
     @property
     def state(self) -> MutableMapping[str, Any]:
@@ -90,5 +91,6 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
                 self._batches = None
                 self.walk_finished(self._complete_walk)
                 return
-            yield from self.emit(batch)
+            yield from self.progress.track(self.emit(batch))
+            self.progress.users_done()
             self.state_cursor.users_done_through(batch.user_created)

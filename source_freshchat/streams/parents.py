@@ -31,9 +31,10 @@ from typing import (
 import requests
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from ..base import FreshchatListStream, FreshchatStream
+from ..base import FreshchatListStream, FreshchatStream, sync_resources
 from ..config import FreshchatSettings
 from ..errors import request_path, unexpected_shape
+from ..progress import StreamProgress
 
 # Freshchat rejects GET /v2/users without a filter; created_from this early admits every user.
 USERS_FILTER_FLOOR = "2000-01-01T00:00:00.000Z"
@@ -143,6 +144,9 @@ class ParentWalk:
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
         self.walk_size: Optional[Tuple[int, int]] = None  # (users, conversations) of this sync's complete walk, for the next sync's choice
 
+    def _progress(self, stream: str) -> StreamProgress:
+        return sync_resources(self._settings, self.api_budget).progress.of(stream)
+
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
         seen = []
@@ -158,6 +162,7 @@ class ParentWalk:
         """
         if created_from is None and self._users is not None:
             users: Iterable[Tuple[str, Optional[str]]] = self._users
+            self._progress(on_behalf_of).listed(len(self._users))
         else:
             listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
             if created_from is None:
@@ -185,6 +190,7 @@ class ParentWalk:
                 user_created, conversations = entry
                 return UserBatch(user_created, [record for ref in conversations for record in fetch(ref)])
 
+            self._progress(on_behalf_of).listed(len(self._conversations))
             yield from ordered_parallel_map(fetch_known, self._conversations, self._workers)
             return
         first_claim = FirstClaim()

@@ -38,7 +38,5 @@ class Users(CursorStateMixin, UserList):
         users = self.records_of(stream_slice, stream_state)
         if self.state_cursor.lower_bound is None:
             users = self._parents.remember_users(users)  # a complete listing: conversations reuse it instead of listing again
-        for user in users:
-            if self.state_cursor.accepts(user):
-                yield user
+        yield from self.progress.track(user for user in users if self.state_cursor.accepts(user))
         self.state_cursor.finish()
