@@ -193,3 +193,15 @@ def test_a_redirect_to_plain_http_is_refused(tmp_path):
         second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
         assert any("not https" in error for error in second.errors())
         assert all(not path.startswith("http://storage.invalid") for path, *_ in emulator.storage_log)
+
+
+def test_the_feed_over_tls_trusts_the_storage_host_through_the_ca_bundle(tmp_path, monkeypatch):
+    with FreshchatEmulator(**ACCOUNT, behaviour=Behaviour(report_pending_polls=0), tls=True) as emulator:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.ca_bundle)  # inherited by the connector's process
+        assert emulator.storage_url.startswith("https://")
+        config, catalog, first = first_sync(emulator, tmp_path, conversation_discovery="extract")
+        changed, _ = change_one_of_each_kind(emulator.data)
+        second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
+        assert second.returncode == 0 and not second.errors(), second.stderr[-2000:]
+        assert changed["resolved"] in {record["conversation_id"] for record in second.records("conversations")}
+        assert emulator.storage_log and all(status == 200 for *_, status in emulator.storage_log)
