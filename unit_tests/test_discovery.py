@@ -235,3 +235,78 @@ def test_a_report_without_conversation_ids_fails_loudly_in_extract_mode(requests
         state=fan_out_state(walked()),
     )
     assert any("carry no conversation_id" in error.trace.error.message for error in output.errors)
+
+
+@pytest.mark.parametrize("conversations,feed", [(AUTO_MIN_WALK_REQUESTS, True), (AUTO_MIN_WALK_REQUESTS - 1, False)])
+def test_auto_follows_the_feed_from_a_walk_of_exactly_the_threshold(requests_mock, conversations, feed):
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    state = fan_out_state(walked(size={"walk_users": 0, "walk_conversations": conversations}))
+    run_read(["conversations"], sync_mode=SyncMode.incremental, state=state)
+    assert (("GET", "/v2/users/u1/conversations") not in paths(requests_mock)) == feed
+
+
+@pytest.mark.parametrize(
+    "state,reason",
+    [
+        ({"conversations": {"discovery": walked()}}, "first sync of conversations"),
+        (
+            {
+                "conversations": {
+                    "updated_time": CURSOR,
+                    "discovery": walked(),
+                    "resume": {"after_user_created": "2024-01-01T00:00:00.000Z"},
+                }
+            },
+            "conversations resumes an interrupted walk",
+        ),
+    ],
+)
+def test_a_state_without_a_cursor_or_with_a_walk_to_resume_walks(requests_mock, state, reason):
+    feed_account(requests_mock)
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=state)
+    assert any(reason in m.log.message for m in output.logs)
+    assert not [r for r in requests_mock.request_history if r.method == "POST"]
+
+
+def test_full_refresh_names_itself_as_the_reason_to_walk(requests_mock):
+    feed_account(requests_mock)
+    output = run_read(["conversations"], state=fan_out_state(walked()))
+    assert any("conversations is read in full refresh" in m.log.message for m in output.logs)
+
+
+def test_the_feed_counts_each_conversation_once_from_its_earliest_event_and_says_how_many_changed(requests_mock):
+    feed_account(requests_mock)
+    requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", RECENT))
+    earlier, later = format_timestamp(NOW - timedelta(minutes=50)), format_timestamp(NOW - timedelta(minutes=40))
+    mock_reports(
+        requests_mock,
+        {
+            "Conversation-Created": [{"conversation_id": "c1", "created_at": later}],
+            "Conversation-Resolved": [{"conversation_id": "c2", "created_at": earlier}, {"conversation_id": "c1", "created_at": later}],
+            "Chat-Transcript": [{**CHAT_ROW, "created_time": "not a time"}, {"conversation_id": "c1", "created_time": later}],
+        },
+    )
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2", "c1"]  # c2's event came first
+    assert [p for p in paths(requests_mock) if p[1].startswith("/v2/conversations/c")] == [
+        ("GET", "/v2/conversations/c2"),
+        ("GET", "/v2/conversations/c1"),
+    ]
+    assert any("Change feed: 2 conversations changed between" in m.log.message for m in output.logs)
+
+
+def test_rows_before_the_window_and_rows_without_a_conversation_id_are_left_out_with_a_warning(requests_mock):
+    feed_account(requests_mock)
+    too_early = format_timestamp(NOW - timedelta(days=2))
+    mock_reports(
+        requests_mock,
+        {
+            "Conversation-Created": [{"conversation_id": "c1", "created_at": too_early}, {"conversation_id": "", "created_at": RECENT}],
+            "Chat-Transcript": [CHAT_ROW],
+        },
+    )
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
+    assert ("GET", "/v2/conversations/c1") not in paths(requests_mock)
+    assert any("1 of 2 Conversation-Created rows had no conversation_id" in m.log.message for m in output.logs)
