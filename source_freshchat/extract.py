@@ -408,7 +408,8 @@ class ExtractClient:
             return
         pending_links = [link for link in links if str(link.get("status") or "COMPLETED").upper() not in DONE_STATUSES]
         if status in DONE_STATUSES and not pending_links:
-            job.links = [self._link_of(link) for link in links]
+            # In time order, so a consumer that checkpoints after each link never skips an earlier one.
+            job.links = sorted((self._link_of(link) for link in links), key=lambda link: report_time(link.start) or job.end)
             if not all(link.url for link in job.links):
                 job.error = ReportError(
                     f"A link of {job.describe()} has no URL; the API may have changed. Please report this with the sync logs."

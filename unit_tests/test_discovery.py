@@ -105,6 +105,7 @@ def feed_account(requests_mock):
         },
     )
     requests_mock.get(f"{API}/conversations/c2", json=conversation("c2", format_timestamp(NOW - timedelta(minutes=30))))
+    requests_mock.get(f"{API}/conversations/c1/messages", json={"messages": []})
 
 
 CHAT_ROW = {"conversation_id": "c2", "message_id": "m9", "created_time": format_timestamp(NOW - timedelta(minutes=30))}
@@ -154,7 +155,7 @@ def test_a_refused_chat_transcript_falls_back_to_message_sent_with_one_warning(r
 def test_auto_walks_with_a_warning_where_the_account_has_no_extract_api(requests_mock, status):
     feed_account(requests_mock)
     mock_reports(requests_mock, {event: status for event in ("Conversation-Created", "Chat-Transcript")})
-    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
     assert not output.errors
     assert ("GET", "/v2/users/u1/conversations") in paths(requests_mock)
     warnings = [m.log.message for m in output.logs if "change feed is unavailable" in m.log.message]
@@ -187,6 +188,7 @@ def test_extract_mode_fails_the_stream_where_the_account_has_no_extract_api(requ
         ({"conversation_discovery": "extract"}, fan_out_state(walked(size={"walk_users": 10, "walk_conversations": 20})), None),
         ({}, fan_out_state(walked(through_hours_ago=24 * 500)), "older than the Extract API's reach"),
         ({}, {}, "first sync of conversations"),
+        ({}, fan_out_state({**walked(), "changes_through": None}), "records no complete walk yet"),
     ],
 )
 def test_why_a_sync_walks(requests_mock, config, state, reason):
@@ -237,7 +239,7 @@ def test_a_report_without_conversation_ids_fails_loudly_in_extract_mode(requests
     assert any("carry no conversation_id" in error.trace.error.message for error in output.errors)
 
 
-@pytest.mark.parametrize("conversations,feed", [(AUTO_MIN_WALK_REQUESTS, True), (AUTO_MIN_WALK_REQUESTS - 1, False)])
+@pytest.mark.parametrize("conversations,feed", [(250, True), (249, False)])  # the README's documented threshold
 def test_auto_follows_the_feed_from_a_walk_of_exactly_the_threshold(requests_mock, conversations, feed):
     feed_account(requests_mock)
     mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
@@ -310,3 +312,12 @@ def test_rows_before_the_window_and_rows_without_a_conversation_id_are_left_out_
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
     assert ("GET", "/v2/conversations/c1") not in paths(requests_mock)
     assert any("1 of 2 Conversation-Created rows had no conversation_id" in m.log.message for m in output.logs)
+
+
+def test_a_feed_sync_tells_airbyte_how_many_conversations_it_will_read(requests_mock):
+    feed_account(requests_mock)
+    requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", RECENT))
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW, {**CHAT_ROW, "conversation_id": "c1"}]})
+    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
+    estimates = [m.trace.estimate for m in output.trace_messages if m.trace.estimate and m.trace.estimate.name == "conversations"]
+    assert [estimate.row_estimate for estimate in estimates] == [2]  # one record per changed conversation, two changed

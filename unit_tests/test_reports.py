@@ -3,8 +3,10 @@
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+import pytest
 from airbyte_cdk.models import SyncMode
 
+from source_freshchat import SourceFreshchat
 from source_freshchat.config import format_timestamp
 from source_freshchat.extract import reach_floor
 
@@ -18,7 +20,7 @@ def csv_text(header, *rows) -> str:
     return "\n".join(",".join(cells) for cells in (header, *rows)) + "\n"
 
 
-def mock_event(requests_mock, event: str, *link_bodies: str, status: int = 200) -> None:
+def mock_event(requests_mock, event: str, *link_bodies: str, status: int = 200, listed_backwards: bool = False) -> None:
     if status != 200:
         requests_mock.post(
             f"{API}/reports/raw", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": "not allowed"}
@@ -37,6 +39,7 @@ def mock_event(requests_mock, event: str, *link_bodies: str, status: int = 200) 
             }
         )
         requests_mock.get(f"{STORAGE}/{event}-{index}.csv", text=body)
+    links = links[::-1] if listed_backwards else links
     requests_mock.get(f"{API}/reports/raw/job-{event}", json={"id": f"job-{event}", "status": "COMPLETED", "links": links})
 
 
@@ -128,3 +131,85 @@ def test_selected_report_jobs_are_created_back_to_back_and_unselected_ones_cost_
     posts = [r.json()["event"] for r in requests_mock.request_history if r.method == "POST"]
     assert posts == ["CSAT-Score", "Response-Time"]
     assert [urlsplit(r.url).path for r in requests_mock.request_history][:2] == ["/v2/reports/raw", "/v2/reports/raw"]
+
+
+def test_links_are_read_in_time_order_whatever_order_freshchat_lists_them(requests_mock):
+    header = ["csat_id", "created_at"]
+    mock_event(
+        requests_mock,
+        "CSAT-Score",
+        csv_text(header, ["s1", format_timestamp(NOW - timedelta(hours=30))]),
+        csv_text(header, ["s2", format_timestamp(NOW - timedelta(hours=5))]),
+        listed_backwards=True,
+    )
+    output = run_read(["csat_score"], sync_mode=SyncMode.incremental)
+    assert [r["csat_id"] for r in records_of(output, "csat_score")] == ["s1", "s2"]
+    states = [state["created_at"] for state in report_states(output, "csat_score")]
+    assert states == sorted(states)
+
+
+def test_rows_before_the_window_are_left_out(requests_mock):
+    header = ["conversation_id", "created_at"]
+    through = NOW - timedelta(hours=2)
+    mock_event(
+        requests_mock,
+        "Conversation-Created",
+        csv_text(header, ["old", format_timestamp(through - timedelta(hours=3))], ["new", format_timestamp(through)]),
+    )
+    output = run_read(
+        ["conversation_created"], sync_mode=SyncMode.incremental, state={"conversation_created": {"created_at": format_timestamp(through)}}
+    )
+    assert [r["conversation_id"] for r in records_of(output, "conversation_created")] == ["new"]
+
+
+def test_a_value_of_the_wrong_type_is_null_and_counted_in_one_warning(requests_mock):
+    header = ["conversation_id", "value_in_seconds", "created_at"]
+    recent = format_timestamp(NOW - timedelta(hours=1))
+    mock_event(requests_mock, "Resolution-Time", csv_text(header, ["c1", "n/a", recent], ["c2", "also n/a", recent], ["c3", "7", recent]))
+    output = run_read(["resolution_time"])
+    assert [r.get("value_in_seconds") for r in records_of(output, "resolution_time")] == [None, None, 7]
+    warnings = [m.log.message for m in output.logs if "did not have the schema's type" in m.log.message]
+    assert warnings == ["resolution_time: 2 values of column value_in_seconds did not have the schema's type and were read as null"]
+
+
+def test_row_keys_tell_events_apart_by_time_and_identity_and_natural_keys_stay_as_they_are(requests_mock):
+    header = ["conversation_id", "agent_id", "created_at"]
+    mock_event(
+        requests_mock,
+        "Conversation-Resolved",
+        csv_text(
+            header,
+            ["c1", "a1", "2026-11-30T10:00:00.000Z"],
+            ["c1", "a1", "2026-11-30T11:00:00.000Z"],
+            ["c1", "a2", "2026-11-30T11:00:00.000Z"],
+        ),
+    )
+    output = run_read(["conversation_resolved"])
+    keys = [record["event_id"] for record in records_of(output, "conversation_resolved")]
+    assert len(set(keys)) == 3
+    streams = {stream.name: stream for stream in SourceFreshchat().streams(CONFIG)}
+    assert streams["csat_score"].primary_key == "csat_id" and streams["conversation_resolved"].primary_key == "event_id"
+
+
+def test_a_natural_key_missing_from_a_row_falls_back_to_the_row_hash(requests_mock):
+    mock_event(requests_mock, "Message-Sent", csv_text(["message_id", "conversation_id", "created_at"], ["", "c1", format_timestamp(NOW)]))
+    [record] = records_of(run_read(["message_sent"]), "message_sent")
+    assert record.get("message_id") is None and len(record["event_id"]) == 32
+
+
+@pytest.mark.parametrize("value", ["not a time", "2999-01-01T00:00:00Z"])
+def test_an_unreadable_or_future_state_is_logged_and_read_from_the_earliest_window(requests_mock, value, caplog):
+    mock_event(requests_mock, "Agent-Activity", csv_text(["agent_id", "created_at"]))
+    output = run_read(["agent_activity"], sync_mode=SyncMode.incremental, state={"agent_activity": {"created_at": value}})
+    assert any("Unreadable agent_activity state" in m.log.message for m in output.logs)
+    body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
+    assert body["start"][:10] == format_timestamp(reach_floor(datetime.now(timezone.utc)))[:10]
+
+
+def test_a_stream_read_on_its_own_asks_for_its_job_when_it_starts(requests_mock):
+    mock_event(requests_mock, "Agent-Activity", csv_text(["agent_id", "created_at"], ["a1", format_timestamp(NOW)]))
+    [stream] = [s for s in SourceFreshchat().streams(CONFIG) if s.name == "agent_activity"]
+    assert not requests_mock.request_history  # not selected by a read: nothing asked yet
+    slices = list(stream.stream_slices(sync_mode=SyncMode.full_refresh))
+    assert slices == [{"link": 0}]
+    assert [r["agent_id"] for r in stream.read_records(SyncMode.full_refresh, stream_slice=slices[0])] == ["a1"]

@@ -95,7 +95,7 @@ class ReportStream(CheckpointMixin, Stream):
             self._want(sync_mode)
         assert self._job is not None
         try:
-            self._links = sorted(self._extract.links(self._job), key=lambda link: report_time(link.start) or self._job.start)
+            self._links = self._extract.links(self._job)
         except ReportError as error:
             if not error.refused:
                 raise
@@ -161,8 +161,6 @@ class ReportStream(CheckpointMixin, Stream):
                 types = set(schema.get("type") or [])
                 if schema.get("format") == "date-time":
                     self._converters[column] = iso_time
-                elif "integer" in types:
-                    self._converters[column] = int
                 elif "number" in types:
                     self._converters[column] = number
                 elif types & {"array", "object"}:
