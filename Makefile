@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test benchmark
+.PHONY: setup demo test benchmark mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,7 @@ test: setup
 
 benchmark: setup
 	$(PY) -m integration_tests.benchmark $(ARGS)
+
+# Slow (minutes per module), so not part of .ci/run: e.g. make mutation MODULES=source_freshchat/streams/parents.py ARGS="--jobs 2"
+mutation: setup
+	$(PY) -m integration_tests.mutation $(MODULES) $(ARGS)

@@ -143,3 +143,23 @@ def test_an_over_long_start_date_is_refused():
     with pytest.raises(AirbyteTracedException) as error:
         parse_start_date("2024-01-01" + "0" * 5000)
     assert "ISO-8601" in error.value.message and len(error.value.message) < 200
+
+
+@pytest.mark.parametrize("domain", ["ftp://localhost", "ws://127.0.0.1:9000", "file://localhost"])
+def test_loopback_hosts_still_need_http_or_https(domain):
+    with pytest.raises(AirbyteTracedException, match="must use http:// or https://"):
+        parse_domain(domain)
+
+
+def test_an_api_key_of_4096_characters_is_the_longest_accepted():
+    assert parse_api_key("k" * 4096) == "k" * 4096
+    with pytest.raises(AirbyteTracedException, match="4097 characters"):
+        parse_api_key("k" * 4097)
+
+
+def test_requests_per_minute_is_kept_when_valid_and_refused_otherwise():
+    assert parse_settings({"domain": "acme", "api_key": "token", "requests_per_minute": 1}).requests_per_minute == 1
+    assert parse_settings({"domain": "acme", "api_key": "token"}).requests_per_minute is None
+    for bad in (0, -5, True, "60", 1.5):
+        with pytest.raises(AirbyteTracedException, match="`requests_per_minute` must be a whole number"):
+            parse_settings({"domain": "acme", "api_key": "token", "requests_per_minute": bad})

@@ -216,3 +216,25 @@ def test_a_bare_object_without_its_key_is_a_changed_shape(requests_mock):
     output = run_read(["account"])
     assert "has no JSON object with 'account_id'" in output.errors[0].trace.error.message
     assert records_of(output, "account") == []
+
+
+def test_a_reset_time_already_past_means_no_wait_but_still_a_short_one():
+    now = 1_700_000_000.0
+    past = response_with(429, {"X-RateLimit-Reset": str(now - 100)})
+    assert seconds_until_retry(past, now=now) == 0.0
+    assert seconds_until_retry(response_with(429, {"Retry-After": "Tue, 14 Nov 2023 22:00:00 GMT"}), now=now) == 0.0
+    assert FreshchatBackoffStrategy().backoff_time(response_with(429, {"X-RateLimit-Reset": "1"}), attempt_count=1) == 0.1
+
+
+def test_an_html_404_from_a_proxy_fails_with_the_status_and_path(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=404, text=HTML, headers={"Content-Type": "text/html"})
+    output = run_read(["agents"])
+    assert output.errors[0].trace.error.message == "HTTP 404 from GET /v2/agents"
+
+
+def test_an_html_404_for_a_child_the_stream_tolerates_is_skipped(requests_mock):
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": "u1", "created_time": "2024-01-01T00:00:00.000Z"}]))
+    requests_mock.get(f"{API}/users/u1/conversations", status_code=404, text=HTML, headers={"Content-Type": "text/html"})
+    output = run_read(["conversations"])
+    assert not output.errors
+    assert any("Skipped GET /v2/users/u1/conversations: HTTP 404" in log.log.message for log in output.logs)

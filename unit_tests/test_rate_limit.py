@@ -2,6 +2,7 @@ import time
 
 import pytest
 import requests
+from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit
 
 from source_freshchat.rate_limit import FreshchatAPIBudget
 
@@ -96,3 +97,27 @@ def test_after_a_window_ends_the_next_response_sets_the_new_one():
     budget.acquire_call(request())  # rolls over on its own clock
     budget.update_from_response(request(), response(remaining=0, reset=now + 1.2))  # the new window, already spent
     assert timed_acquire(budget) > 0.5
+
+
+def test_a_reset_time_already_past_does_not_hold_requests_back():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    budget.update_from_response(request(), response(remaining=0, reset=time.time() - 5))
+    budget.acquire_call(request(), block=False)  # the window it announced is over
+
+
+def test_within_one_window_a_lower_count_applies():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    reset = time.time() + 30
+    budget.update_from_response(request(), response(remaining=500, reset=reset))
+    budget.update_from_response(request(), response(remaining=0, reset=reset))
+    with pytest.raises(CallRateLimitHit):
+        budget.acquire_call(request(), block=False)
+
+
+def test_within_one_window_a_higher_count_from_a_late_answer_does_not_refill_it():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    reset = time.time() + 30
+    budget.update_from_response(request(), response(remaining=0, reset=reset))
+    budget.update_from_response(request(), response(remaining=500, reset=reset))
+    with pytest.raises(CallRateLimitHit):
+        budget.acquire_call(request(), block=False)

@@ -138,3 +138,17 @@ def test_keys_a_stream_keeps_beside_the_cursor_are_not_a_cursor(caplog):
     cursor.begin(SyncMode.incremental)
     assert cursor.lower_bound is None and cursor.resume_after == "2024-01-01T00:00:00Z"
     assert not [message for message in caplog.messages if "read again" in message]
+
+
+@pytest.mark.parametrize(
+    "older",
+    [
+        {"states": [{"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}, {"cursor": {"updated_time": "garbage"}}]},
+        {"states": [{"cursor": {"updated_time": "garbage"}}, {"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}]},
+        {"c1": {"updated_time": "2025-02-01T00:00:00Z"}, "c2": "garbage"},
+    ],
+)
+def test_an_older_per_partition_state_with_an_unreadable_partition_is_read_again_from_the_start(older, caplog):
+    """The unreadable partition's cursor is unknown, so no readable one is a safe place to start from."""
+    assert cursor_with(older, start_date=START).lower_bound == START
+    assert any("Unreadable updated_time state" in message for message in caplog.messages)

@@ -1,0 +1,64 @@
+"""The source as a whole: its input files, its own config validation, the streams it builds and what they share."""
+
+import pytest
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_freshchat import SourceFreshchat
+from source_freshchat.run import launch
+
+from .conftest import API, CONFIG, envelope, run_read
+
+
+@pytest.mark.parametrize(
+    "kind, read",
+    [("config", SourceFreshchat.read_config), ("catalog", SourceFreshchat.read_catalog), ("state", SourceFreshchat.read_state)],
+)
+@pytest.mark.parametrize("problem", ["missing", "a directory"])
+def test_an_input_file_that_cannot_be_read_is_a_config_error_naming_it(kind, read, problem, tmp_path):
+    path = tmp_path / "missing.json" if problem == "missing" else tmp_path
+    with pytest.raises(AirbyteTracedException) as error:
+        read(str(path))
+    assert error.value.failure_type == FailureType.config_error
+    assert error.value.message.startswith(f"Cannot read the {kind} file {path}: ")
+
+
+def test_a_missing_config_file_fails_the_command_with_that_message(tmp_path, capsys):
+    with pytest.raises(AirbyteTracedException, match="Cannot read the config file"):
+        launch(SourceFreshchat(), ["check", "--config", str(tmp_path / "config.json")])
+
+
+def test_the_config_is_validated_by_our_rules_naming_the_field_not_by_the_spec(requests_mock):
+    """The spec check would run first and name only the value; ours names the field and what a valid one looks like."""
+    output = run_read(["agents"], config={**CONFIG, "domain": 123})
+    assert output.errors[0].trace.error.message.startswith("`domain` must be a string, got int")
+    assert requests_mock.call_count == 0
+
+
+class Paced(Exception):
+    pass
+
+
+def test_a_configured_requests_per_minute_paces_the_sync(requests_mock, no_sleep):
+    """With one request a minute, the second page waits most of a minute: the stubbed sleep records that wait and ends the sync."""
+
+    def sleep(seconds):
+        if seconds > 30:
+            raise Paced(seconds)
+
+    no_sleep.side_effect = sleep
+    requests_mock.get(
+        f"{API}/agents",
+        [{"json": envelope("agents", [{"id": "1"}], next_href="/v2/agents?page=2&items_per_page=50")}, {"json": envelope("agents", [])}],
+    )
+    run_read(["agents"], config={**CONFIG, "requests_per_minute": 1})
+    assert any(30 < call.args[0] <= 60 for call in no_sleep.call_args_list), no_sleep.call_args_list
+
+
+def test_without_requests_per_minute_the_sync_is_not_paced(requests_mock, no_sleep):
+    requests_mock.get(
+        f"{API}/agents",
+        [{"json": envelope("agents", [{"id": "1"}], next_href="/v2/agents?page=2&items_per_page=50")}, {"json": envelope("agents", [])}],
+    )
+    run_read(["agents"])
+    assert not no_sleep.called
