@@ -2,9 +2,12 @@
 
 from airbyte_cdk.models import SyncMode
 
-from source_freshchat.streams.messages import EVIDENCE_KEY
+from source_freshchat.config import parse_settings
+from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
+from source_freshchat.streams.parents import ParentWalk
 
-from .conftest import API, final_state, records_of, run_read
+from .conftest import API, CONFIG, final_state, records_of, run_read
 from .test_streams import calls, conversation, mock_account_tree, user
 
 CURSOR = "2025-03-01T00:00:00.000Z"
@@ -99,3 +102,20 @@ def test_a_messages_body_without_its_list_is_a_changed_shape(requests_mock):
     requests_mock.get(f"{API}/users", json={"users": [user("u1")], "links": {}})
     output = sync(None, streams=("messages",), sync_mode=SyncMode.full_refresh)
     assert "has no 'messages' list" in output.errors[0].trace.error.message
+
+
+def test_before_a_read_the_state_is_the_one_given():
+    """Nothing is learnt about the evidence until messages are read: a stream that fails before its first slice keeps its state."""
+    stream = Messages(parse_settings(CONFIG), ParentWalk(parse_settings(CONFIG), FreshchatAPIBudget(None, in_flight=1)))
+    stream.state = {"created_time": CURSOR}
+    assert stream.state == {"created_time": CURSOR}
+    stream.state = {"created_time": CURSOR, EVIDENCE_KEY: "yes"}  # not a boolean: unknown
+    assert stream.state == {"created_time": CURSOR}
+
+
+def test_a_conversation_deleted_before_its_messages_are_read_is_skipped(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z")
+    requests_mock.get(f"{API}/conversations/c_old/messages", status_code=404, json={"code": 404, "status": "NOT_FOUND"})
+    output = sync(None, sync_mode=SyncMode.full_refresh)
+    assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
+    assert not output.errors
