@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -163,3 +164,25 @@ def test_requests_per_minute_is_kept_when_valid_and_refused_otherwise():
     for bad in (0, -5, True, "60", 1.5):
         with pytest.raises(AirbyteTracedException, match="`requests_per_minute` must be a whole number"):
             parse_settings({"domain": "acme", "api_key": "token", "requests_per_minute": bad})
+
+
+@pytest.mark.parametrize("domain", ["http://localhost:99999", "http://[::1", "https://acme.freshchat.com:port"])
+def test_a_domain_that_is_not_a_url_is_refused_with_an_example(domain):
+    with pytest.raises(AirbyteTracedException, match="is not a valid host or URL"):
+        parse_domain(domain)
+
+
+@pytest.mark.parametrize("domain", ["https://user@acme.freshchat.com", "https://:secret@acme.freshchat.com"])
+def test_a_domain_carrying_credentials_is_refused(domain):
+    with pytest.raises(AirbyteTracedException, match="must not contain credentials"):
+        parse_domain(domain)
+
+
+def test_a_start_date_without_a_zone_is_utc_whatever_the_machines_timezone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_start_date("2024-01-31T10:00:00") == datetime(2024, 1, 31, 10, tzinfo=timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from source_freshchat.state import SAFETY_MARGIN, Cursor
+from source_freshchat.config import format_timestamp
+from source_freshchat.state import SAFETY_MARGIN, Cursor, moment_of
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -152,3 +153,15 @@ def test_an_older_per_partition_state_with_an_unreadable_partition_is_read_again
     """The unreadable partition's cursor is unknown, so no readable one is a safe place to start from."""
     assert cursor_with(older, start_date=START).lower_bound == START
     assert any("Unreadable updated_time state" in message for message in caplog.messages)
+
+
+def test_the_margin_is_the_five_minutes_the_readme_documents():
+    cursor = cursor_with({})
+    cursor.accepts({"updated_time": (cursor.sync_started + timedelta(minutes=1)).isoformat()})
+    cursor.finish()
+    assert cursor.state["updated_time"] == format_timestamp(cursor.sync_started - timedelta(minutes=5))
+
+
+@pytest.mark.parametrize("raw", [True, False, None, {"at": "2025-01-01"}, "soon"])
+def test_what_is_not_a_timestamp_has_no_moment(raw):
+    assert moment_of(raw) is None
