@@ -41,7 +41,13 @@ END_TO_END = [
     "integration_tests/test_faults.py",
     "integration_tests/test_bad_input.py",
 ]
+WALK = ["integration_tests/test_incremental.py", "integration_tests/test_end_to_end.py"]
 MODULE_TESTS: Dict[str, List[str]] = {
+    **{f"source_freshchat/streams/{name}.py": WALK for name in ("parents", "fanout", "users", "conversations", "messages")},
+    **{
+        f"source_freshchat/streams/{name}.py": ["integration_tests/test_end_to_end.py"]
+        for name in ("account", "directory", "conversation_properties", "outbound_messages")
+    },
     "source_freshchat/config.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/run.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/source.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
@@ -319,19 +325,46 @@ class Sandbox:
             sys.stderr.flush()
             os._exit(code)
 
-    def outcome(self, mutant: Mutant, original: bytes, timeouts: List[float]) -> str:
+    def outcome(self, mutant: Mutant, original: bytes, baselines: "Baselines") -> str:
         """'survived', or what killed the mutant: the phase that failed."""
         target = self.root / mutant.module
-        target.write_bytes(mutant.apply(original))
-        try:
-            for phase, (test_files, timeout) in enumerate(zip(tests_for(mutant.module, self.unit_only), timeouts)):
+        for phase, test_files in enumerate(tests_for(mutant.module, self.unit_only)):
+            timeout = baselines.timeout(test_files, self)
+            target.write_bytes(mutant.apply(original))
+            try:
                 passed, output = self.run(test_files, timeout)
+            finally:
+                target.write_bytes(original)
+            if not passed:
+                killer = "unit tests" if phase == 0 else "integration tests"
+                return f"killed by {killer}" + (" (timeout)" if "timed out" in output else "")
+        return "survived"
+
+
+class Baselines:
+    """How long each set of test files takes without a mutant: measured once, when a mutant first needs it.
+
+    Most mutants never reach the integration files, so their minutes-long baseline is often never run.
+    """
+
+    def __init__(self) -> None:
+        self._timeouts: Dict[Tuple[str, ...], float] = {}
+        self._locks: Dict[Tuple[str, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def timeout(self, test_files: List[str], sandbox: Sandbox) -> float:
+        key = tuple(test_files)
+        with self._lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._timeouts:
+                print(f"  baseline run of {' '.join(test_files)} without a mutant...", flush=True)
+                started = time.monotonic()
+                passed, output = sandbox.run(test_files, timeout=1800)
                 if not passed:
-                    killer = "unit tests" if phase == 0 else "integration tests"
-                    return f"killed by {killer}" + (" (timeout)" if "timed out" in output else "")
-            return "survived"
-        finally:
-            target.write_bytes(original)
+                    raise SystemExit(f"The tests fail without any mutant ({' '.join(test_files)}):\n{output}")
+                self._timeouts[key] = 30 + 3 * (time.monotonic() - started)  # generous: the machine is shared; a hung mutant still ends
+            return self._timeouts[key]
 
 
 def preload() -> None:
@@ -355,20 +388,13 @@ class ModuleResult:
         return 100.0 * self.killed / counted if counted else None
 
 
-def check_module(module: str, sandboxes: List[Sandbox], equivalents: Dict[str, str]) -> ModuleResult:
+def check_module(module: str, sandboxes: List[Sandbox], equivalents: Dict[str, str], baselines: Baselines) -> ModuleResult:
     original = (ROOT / module).read_bytes()
     mutants = mutants_of(module, original)
     marked = [mutant for mutant in mutants if mutant.ident in equivalents]
     candidates = [mutant for mutant in mutants if mutant.ident not in equivalents]
     unused = [ident for ident in equivalents if ident.startswith(module + "::") and ident not in {m.ident for m in mutants}]
-    print(f"\n{module}: {len(mutants)} mutants ({len(marked)} marked equivalent); baseline run of its tests...", flush=True)
-    timeouts = []
-    for test_files in tests_for(module, sandboxes[0].unit_only):
-        started = time.monotonic()
-        passed, output = sandboxes[0].run(test_files, timeout=1800)
-        if not passed:
-            raise SystemExit(f"The tests of {module} fail without any mutant ({' '.join(test_files)}):\n{output}")
-        timeouts.append(30 + 3 * (time.monotonic() - started))  # generous: the machine is shared; a hung mutant still ends
+    print(f"\n{module}: {len(mutants)} mutants ({len(marked)} marked equivalent)", flush=True)
     free = list(sandboxes)
     lock = threading.Lock()
     survivors: List[Mutant] = []
@@ -378,7 +404,7 @@ def check_module(module: str, sandboxes: List[Sandbox], equivalents: Dict[str, s
         with lock:
             sandbox = free.pop()
         try:
-            outcome = sandbox.outcome(mutant, original, timeouts)
+            outcome = sandbox.outcome(mutant, original, baselines)
         finally:
             with lock:
                 free.append(sandbox)
@@ -436,7 +462,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still ends its test runs and removes its copies
     with tempfile.TemporaryDirectory(prefix="freshchat-mutation-") as work:
         sandboxes = [Sandbox(Path(work), args.unit_only) for _ in range(max(1, args.jobs))]
-        results = [check_module(module, sandboxes, equivalents) for module in modules]
+        baselines = Baselines()
+        results = [check_module(module, sandboxes, equivalents, baselines) for module in modules]
     report(results)
     return 0
 

@@ -165,3 +165,29 @@ def test_the_margin_is_the_five_minutes_the_readme_documents():
 @pytest.mark.parametrize("raw", [True, False, None, {"at": "2025-01-01"}, "soon"])
 def test_what_is_not_a_timestamp_has_no_moment(raw):
     assert moment_of(raw) is None
+
+
+def test_epoch_values_up_to_1e11_are_seconds_and_larger_ones_milliseconds():
+    assert moment_of(99_999_999_999).year == 5138
+    assert moment_of(100_000_000_001) == datetime(1973, 3, 3, 9, 46, 40, 1000, tzinfo=timezone.utc)
+    assert moment_of(150_000_000_000).year == 1974
+
+
+def test_a_resumed_sync_starts_its_cursor_from_the_first_attempts_start(caplog):
+    """Records changed after the first attempt began may sit behind users the resumed sync skips: the next sync re-reads them."""
+    first_start = "2025-06-01T00:00:00.000Z"
+    resume = {"after_user_created": "2024-06-01T00:00:00.000Z", "latest_seen": None, "sync_started": first_start}
+    cursor = cursor_with({"updated_time": "2025-01-01T00:00:00Z", "resume": resume})
+    assert any("Resuming the updated_time cursor's interrupted sync after users created up to 2024-06-01" in m for m in caplog.messages)
+    assert format_timestamp(cursor.sync_started) == first_start
+    cursor.accepts({"updated_time": "2025-07-01T00:00:00Z"})
+    cursor.finish()
+    assert cursor.state == {"updated_time": "2025-05-31T23:55:00.000Z"}
+
+
+def test_a_cursor_read_again_checkpoints_again():
+    cursor = cursor_with({})
+    cursor.finish()
+    cursor.begin(SyncMode.incremental)
+    cursor.users_done_through("2024-06-01T00:00:00.000Z")
+    assert cursor.state["resume"]["after_user_created"] == "2024-06-01T00:00:00.000Z"
