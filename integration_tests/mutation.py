@@ -187,7 +187,7 @@ class _MutantFinder:
         elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
             self.add(node, "constant", repr(not node.value))
         elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            changed = node.value + 1 if isinstance(node.value, int) else node.value * 2
+            changed = node.value + 1 if isinstance(node.value, int) or not node.value else node.value * 2
             self.add(node, "constant", repr(changed))
         for test in _conditions_of(node):
             if not isinstance(test, (ast.Compare, ast.BoolOp)):  # those are flipped above

@@ -238,3 +238,19 @@ def test_an_html_404_for_a_child_the_stream_tolerates_is_skipped(requests_mock):
     output = run_read(["conversations"])
     assert not output.errors
     assert any("Skipped GET /v2/users/u1/conversations: HTTP 404" in log.log.message for log in output.logs)
+
+
+def test_a_429_wait_is_capped_at_ten_minutes():
+    strategy = FreshchatBackoffStrategy()
+    assert strategy.backoff_time(response_with(429, {"Retry-After": "5000"}), 1) == 600
+    assert strategy.backoff_time(response_with(429, {}), 20) == 600
+
+
+def test_a_retry_after_of_zero_or_less_asks_for_no_wait():
+    assert seconds_until_retry(response_with(429, {"Retry-After": "0"}), now=1000) == 0.0
+    assert seconds_until_retry(response_with(429, {"Retry-After": "-3"}), now=1000) == 0.0
+
+
+def test_every_429_wait_is_logged_with_the_headers_it_came_from(caplog):
+    FreshchatBackoffStrategy().backoff_time(response_with(429, {"Retry-After": "7"}), 2)
+    assert "Rate limited by Freshchat on attempt 2; waiting 7.0s (Retry-After=7, X-RateLimit-Reset=None)" in caplog.messages

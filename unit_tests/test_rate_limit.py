@@ -121,3 +121,12 @@ def test_within_one_window_a_higher_count_from_a_late_answer_does_not_refill_it(
     budget.update_from_response(request(), response(remaining=500, reset=reset))
     with pytest.raises(CallRateLimitHit):
         budget.acquire_call(request(), block=False)
+
+
+def test_after_a_window_ends_a_count_without_a_reset_does_not_hide_the_next_window():
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    now = time.time()
+    budget.update_from_response(request(), response(remaining=500, reset=now - 1))  # Freshchat's window, already over
+    budget.update_from_response(request(), response(remaining=0))  # spent, and no word on when it refills
+    budget.update_from_response(request(), response(remaining=500, reset=now + 5))  # the next window, refilled
+    budget.acquire_call(request(), block=False)
