@@ -1,8 +1,13 @@
 """Retries, rate limits, bad bodies and auth failures: each path is a named test."""
 
-import requests
-from airbyte_cdk.models import Status
+import logging
 
+import requests
+from airbyte_cdk.models import FailureType, Status
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
+
+from source_freshchat import errors
+from source_freshchat.errors import FreshchatErrorHandler, json_body
 from source_freshchat.rate_limit import FreshchatBackoffStrategy, seconds_until_retry
 
 from .conftest import API, API_KEY, CONFIG, envelope, full_output, records_of, run_check, run_read
@@ -254,3 +259,25 @@ def test_a_retry_after_of_zero_or_less_asks_for_no_wait():
 def test_every_429_wait_is_logged_with_the_headers_it_came_from(caplog):
     FreshchatBackoffStrategy().backoff_time(response_with(429, {"Retry-After": "7"}), 2)
     assert "Rate limited by Freshchat on attempt 2; waiting 7.0s (Retry-After=7, X-RateLimit-Reset=None)" in caplog.messages
+
+
+def test_a_network_error_is_retried_as_transient_naming_the_request_without_its_query():
+    prepared = requests.Request("GET", f"{API}/agents?page=2").prepare()
+    handler = FreshchatErrorHandler(logging.getLogger("airbyte"), {})
+    resolution = handler.interpret_response(requests.exceptions.ReadTimeout("slow", request=prepared))
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.RETRY, FailureType.transient_error)
+    assert resolution.error_message == "ReadTimeout calling GET /v2/agents"
+
+
+def test_what_is_neither_a_response_nor_a_network_error_is_left_to_the_cdk():
+    handler = FreshchatErrorHandler(logging.getLogger("airbyte"), {})
+    assert handler.interpret_response(None).response_action == ResponseAction.FAIL
+    assert handler.interpret_response(ValueError("boom")).error_message == "Unexpected exception in error handler: boom"
+
+
+def test_a_body_is_parsed_once_for_the_error_handler_and_the_stream(mocker):
+    answer = response_with(200, {"Content-Type": "application/json"})
+    answer._content = b'{"agents": []}'
+    loads = mocker.spy(errors.json, "loads")
+    assert json_body(answer) == json_body(answer) == {"agents": []}
+    assert loads.call_count == 1

@@ -130,3 +130,10 @@ def test_after_a_window_ends_a_count_without_a_reset_does_not_hide_the_next_wind
     budget.update_from_response(request(), response(remaining=0))  # spent, and no word on when it refills
     budget.update_from_response(request(), response(remaining=500, reset=now + 5))  # the next window, refilled
     budget.acquire_call(request(), block=False)
+
+
+def test_requests_that_did_not_wait_are_not_logged_as_paced(caplog):
+    budget = FreshchatAPIBudget(requests_per_minute=None, in_flight=0)
+    for _ in range(3):
+        budget.acquire_call(request())
+    assert not any("Paced" in message for message in caplog.messages)
