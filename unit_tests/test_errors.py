@@ -2,12 +2,13 @@
 
 import logging
 
+import pytest
 import requests
 from airbyte_cdk.models import FailureType, Status
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
 
 from source_freshchat import errors
-from source_freshchat.errors import FreshchatErrorHandler, json_body
+from source_freshchat.errors import RESPONSE_BODY_LOG_FILTER, FreshchatErrorHandler, json_body
 from source_freshchat.rate_limit import FreshchatBackoffStrategy, seconds_until_retry
 
 from .conftest import API, API_KEY, CONFIG, envelope, full_output, records_of, run_check, run_read
@@ -281,3 +282,36 @@ def test_a_body_is_parsed_once_for_the_error_handler_and_the_stream(mocker):
     loads = mocker.spy(errors.json, "loads")
     assert json_body(answer) == json_body(answer) == {"agents": []}
     assert loads.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "status, action, failure_type",
+    [
+        (520, ResponseAction.RETRY, FailureType.transient_error),  # a proxy's 5xx the CDK's table does not list
+        (503, ResponseAction.RETRY, FailureType.transient_error),
+        (422, ResponseAction.FAIL, FailureType.system_error),
+    ],
+)
+def test_statuses_beyond_freshchats_own_are_retried_when_5xx_and_failed_otherwise(status, action, failure_type):
+    answer = response_with(status, {"Content-Type": "application/json"})
+    answer._content = b'{"status": "ODD", "message": "odd"}'
+    answer.request = requests.Request("GET", f"{API}/agents").prepare()
+    resolution = FreshchatErrorHandler(logging.getLogger("airbyte"), {}).interpret_response(answer)
+    assert (resolution.response_action, resolution.failure_type) == (action, failure_type)
+    assert resolution.error_message == f"HTTP {status} from GET /v2/agents: ODD - odd"
+
+
+@pytest.mark.parametrize("content, kind", [(b"", "an empty body"), (b'{"agents": [', "a cut-off or malformed JSON body")])
+def test_a_200_that_is_not_json_says_what_it_was(content, kind):
+    answer = response_with(200, {"Content-Type": "application/json"})
+    answer._content = content
+    answer.request = requests.Request("GET", f"{API}/agents").prepare()
+    resolution = FreshchatErrorHandler(logging.getLogger("airbyte"), {}).interpret_response(answer)
+    assert resolution.response_action == ResponseAction.RETRY
+    assert f"with a body that is not JSON ({kind})" in resolution.error_message
+
+
+@pytest.mark.parametrize("message", ["Status code: 503", "Retrying. Sleeping for 2 seconds, Response Content: none of ours"])
+def test_log_lines_without_a_response_body_pass_the_filter_unchanged(message):
+    record = logging.LogRecord("airbyte", logging.INFO, __file__, 1, message, (), None)
+    assert RESPONSE_BODY_LOG_FILTER.filter(record) and record.getMessage() == message
