@@ -82,6 +82,7 @@ NEGATED_COMPARISON = {
 # Statements worth deleting: calls, yields, returns, raises, loop exits, and changes of state after construction.
 # Deleting a local or a constructor's assignment only raises NameError or AttributeError: no test run needed to know.
 DELETABLE = (ast.Expr, ast.Return, ast.Raise, ast.AugAssign, ast.Break, ast.Continue, ast.Assign, ast.AnnAssign)
+TIMED_OUT = "timed out after"
 NOT_MUTATED_FIELDS = {"annotation", "returns", "type_comment", "decorator_list"}
 
 
@@ -295,7 +296,7 @@ class Sandbox:
                     pid = 0
                     return os.waitstatus_to_exitcode(status) == 0, self.log.read_text(errors="replace")[-5000:]
                 time.sleep(0.05)
-            return False, f"timed out after {timeout:.0f}s"
+            return False, f"{TIMED_OUT} {timeout:.0f}s"
         finally:
             if pid:  # timed out, or this driver is being stopped: end the run with the connector processes it started
                 os.killpg(pid, signal.SIGKILL)
@@ -337,7 +338,7 @@ class Sandbox:
                 target.write_bytes(original)
             if not passed:
                 killer = "unit tests" if phase == 0 else "integration tests"
-                return f"killed by {killer}" + (" (timeout)" if "timed out" in output else "")
+                return f"killed by {killer}" + (" (timeout)" if output.startswith(TIMED_OUT) else "")
         return "survived"
 
 
