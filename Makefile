@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test image-test benchmark benchmark-feed
+.PHONY: setup demo test image-test benchmark benchmark-feed mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ benchmark: setup
 
 benchmark-feed: setup
 	$(PY) -m integration_tests.feed_benchmark $(ARGS)
+
+# Slow (minutes per module), so not part of .ci/run: e.g. make mutation MODULES=source_freshchat/streams/parents.py ARGS="--jobs 2"
+mutation: setup
+	$(PY) -m integration_tests.mutation $(MODULES) $(ARGS)

@@ -9,6 +9,10 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, 
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_freshchat import SourceFreshchat
+from source_freshchat.config import FreshchatSettings
+from source_freshchat.extract import ExtractClient
+from source_freshchat.streams.discovery import ConversationDiscovery
+from source_freshchat.streams.parents import ParentWalk
 
 API = "https://acme.freshchat.com/v2"
 API_KEY = "unit-test-secret-token-123"
@@ -77,3 +81,13 @@ def envelope(key: str, items: List[Mapping[str, Any]], next_href: Optional[str] 
         "pagination": {"total_items": len(items), "total_pages": 1, "current_page": 1, "items_per_page": 50},
         "links": links,
     }
+
+
+def walk_only(settings: FreshchatSettings, walk: ParentWalk) -> ConversationDiscovery:
+    """The discovery of a stream built outside a sync: nothing selected, so it walks."""
+    return ConversationDiscovery(settings, walk, ExtractClient(settings, walk.api_budget), {})
+
+
+def without_discovery(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A fan-out stream's state less its discovery record, which tests/test_discovery.py covers."""
+    return {key: value for key, value in state.items() if key != "discovery"}

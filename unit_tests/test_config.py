@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -180,3 +181,45 @@ def test_conversation_discovery_accepts_its_modes_and_names_itself_otherwise():
         assert parse_settings({"domain": "acme", "api_key": "key", "conversation_discovery": mode}).conversation_discovery == mode
     with pytest.raises(AirbyteTracedException, match="`conversation_discovery` must be one of auto, walk, extract"):
         parse_settings({"domain": "acme", "api_key": "key", "conversation_discovery": "feed"})
+
+
+@pytest.mark.parametrize("domain", ["ftp://localhost", "ws://127.0.0.1:9000", "file://localhost"])
+def test_loopback_hosts_still_need_http_or_https(domain):
+    with pytest.raises(AirbyteTracedException, match="must use http:// or https://"):
+        parse_domain(domain)
+
+
+def test_an_api_key_of_4096_characters_is_the_longest_accepted():
+    assert parse_api_key("k" * 4096) == "k" * 4096
+    with pytest.raises(AirbyteTracedException, match="4097 characters"):
+        parse_api_key("k" * 4097)
+
+
+def test_requests_per_minute_is_kept_when_valid_and_refused_otherwise():
+    assert parse_settings({"domain": "acme", "api_key": "token", "requests_per_minute": 1}).requests_per_minute == 1
+    assert parse_settings({"domain": "acme", "api_key": "token"}).requests_per_minute is None
+    for bad in (0, -5, True, "60", 1.5):
+        with pytest.raises(AirbyteTracedException, match="`requests_per_minute` must be a whole number"):
+            parse_settings({"domain": "acme", "api_key": "token", "requests_per_minute": bad})
+
+
+@pytest.mark.parametrize("domain", ["http://localhost:99999", "http://[::1", "https://acme.freshchat.com:port"])
+def test_a_domain_that_is_not_a_url_is_refused_with_an_example(domain):
+    with pytest.raises(AirbyteTracedException, match="is not a valid host or URL"):
+        parse_domain(domain)
+
+
+@pytest.mark.parametrize("domain", ["https://user@acme.freshchat.com", "https://:secret@acme.freshchat.com"])
+def test_a_domain_carrying_credentials_is_refused(domain):
+    with pytest.raises(AirbyteTracedException, match="must not contain credentials"):
+        parse_domain(domain)
+
+
+def test_a_start_date_without_a_zone_is_utc_whatever_the_machines_timezone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_start_date("2024-01-31T10:00:00") == datetime(2024, 1, 31, 10, tzinfo=timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

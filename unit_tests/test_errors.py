@@ -1,8 +1,14 @@
 """Retries, rate limits, bad bodies and auth failures: each path is a named test."""
 
-import requests
-from airbyte_cdk.models import AirbyteStreamStatus, Status
+import logging
 
+import pytest
+import requests
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Status
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ResponseAction
+
+from source_freshchat import errors
+from source_freshchat.errors import RESPONSE_BODY_LOG_FILTER, FreshchatErrorHandler, json_body
 from source_freshchat.rate_limit import FreshchatBackoffStrategy, seconds_until_retry
 
 from .conftest import API, API_KEY, CONFIG, envelope, full_output, records_of, run_check, run_read
@@ -243,3 +249,96 @@ def test_a_bare_object_without_its_key_is_a_changed_shape(requests_mock):
     output = run_read(["account"])
     assert "has no JSON object with 'account_id'" in output.errors[0].trace.error.message
     assert records_of(output, "account") == []
+
+
+def test_a_reset_time_already_past_means_no_wait_but_still_a_short_one():
+    now = 1_700_000_000.0
+    past = response_with(429, {"X-RateLimit-Reset": str(now - 100)})
+    assert seconds_until_retry(past, now=now) == 0.0
+    assert seconds_until_retry(response_with(429, {"Retry-After": "Tue, 14 Nov 2023 22:00:00 GMT"}), now=now) == 0.0
+    assert FreshchatBackoffStrategy().backoff_time(response_with(429, {"X-RateLimit-Reset": "1"}), attempt_count=1) == 0.1
+
+
+def test_an_html_404_from_a_proxy_fails_with_the_status_and_path(requests_mock):
+    requests_mock.get(f"{API}/agents", status_code=404, text=HTML, headers={"Content-Type": "text/html"})
+    output = run_read(["agents"])
+    assert output.errors[0].trace.error.message == "HTTP 404 from GET /v2/agents"
+
+
+def test_an_html_404_for_a_child_the_stream_tolerates_is_skipped(requests_mock):
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": "u1", "created_time": "2024-01-01T00:00:00.000Z"}]))
+    requests_mock.get(f"{API}/users/u1/conversations", status_code=404, text=HTML, headers={"Content-Type": "text/html"})
+    output = run_read(["conversations"])
+    assert not output.errors
+    assert any("Skipped GET /v2/users/u1/conversations: HTTP 404" in log.log.message for log in output.logs)
+
+
+def test_a_429_wait_is_capped_at_ten_minutes():
+    strategy = FreshchatBackoffStrategy()
+    assert strategy.backoff_time(response_with(429, {"Retry-After": "5000"}), 1) == 600
+    assert strategy.backoff_time(response_with(429, {}), 20) == 600
+
+
+def test_a_retry_after_of_zero_or_less_asks_for_no_wait():
+    assert seconds_until_retry(response_with(429, {"Retry-After": "0"}), now=1000) == 0.0
+    assert seconds_until_retry(response_with(429, {"Retry-After": "-3"}), now=1000) == 0.0
+
+
+def test_every_429_wait_is_logged_with_the_headers_it_came_from(caplog):
+    FreshchatBackoffStrategy().backoff_time(response_with(429, {"Retry-After": "7"}), 2)
+    assert "Rate limited by Freshchat on attempt 2; waiting 7.0s (Retry-After=7, X-RateLimit-Reset=None)" in caplog.messages
+
+
+def test_a_network_error_is_retried_as_transient_naming_the_request_without_its_query():
+    prepared = requests.Request("GET", f"{API}/agents?page=2").prepare()
+    handler = FreshchatErrorHandler(logging.getLogger("airbyte"), {})
+    resolution = handler.interpret_response(requests.exceptions.ReadTimeout("slow", request=prepared))
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.RETRY, FailureType.transient_error)
+    assert resolution.error_message == "ReadTimeout calling GET /v2/agents"
+
+
+def test_what_is_neither_a_response_nor_a_network_error_is_left_to_the_cdk():
+    handler = FreshchatErrorHandler(logging.getLogger("airbyte"), {})
+    assert handler.interpret_response(None).response_action == ResponseAction.FAIL
+    assert handler.interpret_response(ValueError("boom")).error_message == "Unexpected exception in error handler: boom"
+
+
+def test_a_body_is_parsed_once_for_the_error_handler_and_the_stream(mocker):
+    answer = response_with(200, {"Content-Type": "application/json"})
+    answer._content = b'{"agents": []}'
+    loads = mocker.spy(errors.json, "loads")
+    assert json_body(answer) == json_body(answer) == {"agents": []}
+    assert loads.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "status, action, failure_type",
+    [
+        (520, ResponseAction.RETRY, FailureType.transient_error),  # a proxy's 5xx the CDK's table does not list
+        (503, ResponseAction.RETRY, FailureType.transient_error),
+        (422, ResponseAction.FAIL, FailureType.system_error),
+    ],
+)
+def test_statuses_beyond_freshchats_own_are_retried_when_5xx_and_failed_otherwise(status, action, failure_type):
+    answer = response_with(status, {"Content-Type": "application/json"})
+    answer._content = b'{"status": "ODD", "message": "odd"}'
+    answer.request = requests.Request("GET", f"{API}/agents").prepare()
+    resolution = FreshchatErrorHandler(logging.getLogger("airbyte"), {}).interpret_response(answer)
+    assert (resolution.response_action, resolution.failure_type) == (action, failure_type)
+    assert resolution.error_message == f"HTTP {status} from GET /v2/agents: ODD - odd"
+
+
+@pytest.mark.parametrize("content, kind", [(b"", "an empty body"), (b'{"agents": [', "a cut-off or malformed JSON body")])
+def test_a_200_that_is_not_json_says_what_it_was(content, kind):
+    answer = response_with(200, {"Content-Type": "application/json"})
+    answer._content = content
+    answer.request = requests.Request("GET", f"{API}/agents").prepare()
+    resolution = FreshchatErrorHandler(logging.getLogger("airbyte"), {}).interpret_response(answer)
+    assert resolution.response_action == ResponseAction.RETRY
+    assert f"with a body that is not JSON ({kind})" in resolution.error_message
+
+
+@pytest.mark.parametrize("message", ["Status code: 503", "Retrying. Sleeping for 2 seconds, Response Content: none of ours"])
+def test_log_lines_without_a_response_body_pass_the_filter_unchanged(message):
+    record = logging.LogRecord("airbyte", logging.INFO, __file__, 1, message, (), None)
+    assert RESPONSE_BODY_LOG_FILTER.filter(record) and record.getMessage() == message

@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from source_freshchat.state import SAFETY_MARGIN, Cursor
+from source_freshchat.config import format_timestamp
+from source_freshchat.state import SAFETY_MARGIN, Cursor, moment_of
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -138,3 +139,55 @@ def test_keys_a_stream_keeps_beside_the_cursor_are_not_a_cursor(caplog):
     cursor.begin(SyncMode.incremental)
     assert cursor.lower_bound is None and cursor.resume_after == "2024-01-01T00:00:00Z"
     assert not [message for message in caplog.messages if "read again" in message]
+
+
+@pytest.mark.parametrize(
+    "older",
+    [
+        {"states": [{"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}, {"cursor": {"updated_time": "garbage"}}]},
+        {"states": [{"cursor": {"updated_time": "garbage"}}, {"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}]},
+        {"c1": {"updated_time": "2025-02-01T00:00:00Z"}, "c2": "garbage"},
+    ],
+)
+def test_an_older_per_partition_state_with_an_unreadable_partition_is_read_again_from_the_start(older, caplog):
+    """The unreadable partition's cursor is unknown, so no readable one is a safe place to start from."""
+    assert cursor_with(older, start_date=START).lower_bound == START
+    assert any("Unreadable updated_time state" in message for message in caplog.messages)
+
+
+def test_the_margin_is_the_five_minutes_the_readme_documents():
+    cursor = cursor_with({})
+    cursor.accepts({"updated_time": (cursor.sync_started + timedelta(minutes=1)).isoformat()})
+    cursor.finish()
+    assert cursor.state["updated_time"] == format_timestamp(cursor.sync_started - timedelta(minutes=5))
+
+
+@pytest.mark.parametrize("raw", [True, False, None, {"at": "2025-01-01"}, "soon"])
+def test_what_is_not_a_timestamp_has_no_moment(raw):
+    assert moment_of(raw) is None
+
+
+def test_epoch_values_up_to_1e11_are_seconds_and_larger_ones_milliseconds():
+    assert moment_of(99_999_999_999).year == 5138
+    assert moment_of(100_000_000_001) == datetime(1973, 3, 3, 9, 46, 40, 1000, tzinfo=timezone.utc)
+    assert moment_of(150_000_000_000).year == 1974
+
+
+def test_a_resumed_sync_starts_its_cursor_from_the_first_attempts_start(caplog):
+    """Records changed after the first attempt began may sit behind users the resumed sync skips: the next sync re-reads them."""
+    first_start = "2025-06-01T00:00:00.000Z"
+    resume = {"after_user_created": "2024-06-01T00:00:00.000Z", "latest_seen": None, "sync_started": first_start}
+    cursor = cursor_with({"updated_time": "2025-01-01T00:00:00Z", "resume": resume})
+    assert any("Resuming the updated_time cursor's interrupted sync after users created up to 2024-06-01" in m for m in caplog.messages)
+    assert format_timestamp(cursor.sync_started) == first_start
+    cursor.accepts({"updated_time": "2025-07-01T00:00:00Z"})
+    cursor.finish()
+    assert cursor.state == {"updated_time": "2025-05-31T23:55:00.000Z"}
+
+
+def test_a_cursor_read_again_checkpoints_again():
+    cursor = cursor_with({})
+    cursor.finish()
+    cursor.begin(SyncMode.incremental)
+    cursor.users_done_through("2024-06-01T00:00:00.000Z")
+    assert cursor.state["resume"]["after_user_created"] == "2024-06-01T00:00:00.000Z"

@@ -324,3 +324,16 @@ def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_
     walk = ParentWalk(settings, FreshchatAPIBudget(None))
     marks = [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "conversations")]
     assert marks == created[:2] + [None, None]
+
+
+def test_outbound_messages_keep_a_created_time_they_have_and_records_without_created_on():
+    from source_freshchat.streams.outbound_messages import with_created_time
+
+    for record in ({"message_id": "1"}, {"created_on": 1735689600000, "created_time": "given"}, {"created_on": True}):
+        assert with_created_time(record) == record
+
+
+def test_conversation_properties_that_are_not_an_array_are_a_changed_shape(requests_mock):
+    requests_mock.get(f"{API}/conversations/fields", json={"fields": []})
+    output = run_read(["conversation_properties"])
+    assert "has no JSON array" in output.errors[0].trace.error.message

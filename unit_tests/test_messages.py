@@ -1,0 +1,122 @@
+"""Messages: the evidence rule that lets incremental syncs skip conversations, and the cursor it may hold back."""
+
+from airbyte_cdk.models import SyncMode
+
+from source_freshchat.config import parse_settings
+from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
+from source_freshchat.streams.parents import ParentWalk
+
+from .conftest import API, CONFIG, final_state, records_of, run_read, walk_only, without_discovery
+from .test_streams import calls, conversation, mock_account_tree, user
+
+CURSOR = "2025-03-01T00:00:00.000Z"
+OLD = "2025-01-01T00:00:00.000Z"  # a conversation updated before the cursor
+NEW = "2025-03-05T00:00:00.000Z"  # one updated after it
+
+
+def mock_two_conversations(requests_mock, newest_in_new, newest_in_old="2024-12-31T00:00:00.000Z"):
+    """u1 holds c_old (updated at OLD) and c_new (updated at NEW); each has one message, created as given."""
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c_old", "c_new"]},
+        {
+            "c_old": [{"messages": [{"id": "m_old", "created_time": newest_in_old}]}],
+            "c_new": [{"messages": [{"id": "m_new", "created_time": newest_in_new}]}],
+        },
+    )
+    requests_mock.get(f"{API}/conversations/c_old", json=conversation("c_old", OLD))
+    requests_mock.get(f"{API}/conversations/c_new", json=conversation("c_new", NEW))
+
+
+def sync(messages_state, streams=("conversations", "messages"), sync_mode=SyncMode.incremental):
+    return run_read(list(streams), sync_mode=sync_mode, state={"messages": messages_state} if messages_state is not None else None)
+
+
+def warnings_of(output):
+    return [log.log.message for log in output.logs if log.log.level.value == "WARN"]
+
+
+def test_evidence_seen_this_sync_is_kept_for_the_next(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z")
+    output = sync({"created_time": CURSOR})
+    assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
+    assert without_discovery(final_state(output, "messages")) == {"created_time": "2025-03-04T00:00:00.000Z", EVIDENCE_KEY: True}
+
+
+def test_with_evidence_conversations_not_updated_since_the_cursor_are_skipped_without_a_request(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z")
+    output = sync({"created_time": CURSOR, EVIDENCE_KEY: True})
+    assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
+    assert calls(requests_mock, "conversations/c_old/messages") == 0
+    assert any("Skipped 1 conversations not updated since the cursor" in log.log.message for log in output.logs)
+    assert without_discovery(final_state(output, "messages")) == {"created_time": "2025-03-04T00:00:00.000Z", EVIDENCE_KEY: True}
+
+
+def test_evidence_contradicted_after_skipping_keeps_the_cursor_so_skipped_messages_are_read_next_time(requests_mock):
+    """c_old was skipped on the word of the evidence; c_new then shows a message later than its updated_time."""
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-10T00:00:00.000Z")
+    output = sync({"created_time": CURSOR, EVIDENCE_KEY: True})
+    assert calls(requests_mock, "conversations/c_old/messages") == 0
+    assert without_discovery(final_state(output, "messages")) == {"created_time": CURSOR, EVIDENCE_KEY: False}
+    assert any("does not move updated_time on new messages" in message for message in warnings_of(output))
+
+
+def test_evidence_contradicted_with_nothing_skipped_still_moves_the_cursor(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-10T00:00:00.000Z")
+    output = sync({"created_time": CURSOR})
+    assert without_discovery(final_state(output, "messages")) == {"created_time": "2025-03-10T00:00:00.000Z", EVIDENCE_KEY: False}
+    assert any("does not move updated_time on new messages" in message for message in warnings_of(output))
+
+
+def test_contradicted_evidence_stays_false_and_nothing_is_skipped_again(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z", newest_in_old="2025-03-02T00:00:00.000Z")
+    output = sync({"created_time": CURSOR, EVIDENCE_KEY: False})
+    assert sorted(r["id"] for r in records_of(output, "messages")) == ["m_new", "m_old"]
+    assert without_discovery(final_state(output, "messages")) == {"created_time": "2025-03-04T00:00:00.000Z", EVIDENCE_KEY: False}
+
+
+def test_a_message_newer_than_the_sync_start_is_neither_evidence_nor_contradiction(requests_mock):
+    """It may have arrived after its conversation's updated_time was read earlier in this sync."""
+    mock_two_conversations(requests_mock, newest_in_new="2999-01-01T00:00:00.000Z")
+    output = sync({"created_time": CURSOR})
+    assert EVIDENCE_KEY not in final_state(output, "messages")
+    assert not any("updated_time" in message for message in warnings_of(output))
+
+
+def test_a_full_refresh_never_skips_even_with_evidence(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z")
+    output = sync({"created_time": CURSOR, EVIDENCE_KEY: True}, sync_mode=SyncMode.full_refresh)
+    assert sorted(r["id"] for r in records_of(output, "messages")) == ["m_new", "m_old"]
+
+
+def test_without_the_conversations_stream_nothing_is_skipped_and_nothing_is_learnt(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z", newest_in_old="2025-03-02T00:00:00.000Z")
+    output = sync({"created_time": CURSOR, EVIDENCE_KEY: True}, streams=("messages",))
+    assert sorted(r["id"] for r in records_of(output, "messages")) == ["m_new", "m_old"]
+    assert without_discovery(final_state(output, "messages")) == {"created_time": "2025-03-04T00:00:00.000Z", EVIDENCE_KEY: True}
+
+
+def test_a_messages_body_without_its_list_is_a_changed_shape(requests_mock):
+    mock_account_tree(requests_mock, {"u1": ["c1"]}, {"c1": [{"conversation": []}]})
+    requests_mock.get(f"{API}/users", json={"users": [user("u1")], "links": {}})
+    output = sync(None, streams=("messages",), sync_mode=SyncMode.full_refresh)
+    assert "has no 'messages' list" in output.errors[0].trace.error.message
+
+
+def test_before_a_read_the_state_is_the_one_given():
+    """Nothing is learnt about the evidence until messages are read: a stream that fails before its first slice keeps its state."""
+    walk = ParentWalk(parse_settings(CONFIG), FreshchatAPIBudget(None))
+    stream = Messages(parse_settings(CONFIG), walk, walk_only(parse_settings(CONFIG), walk))
+    stream.state = {"created_time": CURSOR}
+    assert stream.state == {"created_time": CURSOR}
+    stream.state = {"created_time": CURSOR, EVIDENCE_KEY: "yes"}  # not a boolean: unknown
+    assert stream.state == {"created_time": CURSOR}
+
+
+def test_a_conversation_deleted_before_its_messages_are_read_is_skipped(requests_mock):
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z")
+    requests_mock.get(f"{API}/conversations/c_old/messages", status_code=404, json={"code": 404, "status": "NOT_FOUND"})
+    output = sync(None, sync_mode=SyncMode.full_refresh)
+    assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
+    assert not output.errors

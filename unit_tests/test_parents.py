@@ -1,0 +1,169 @@
+"""The users -> conversations walk: ordering, reuse within a sync, resume marks and progress."""
+
+import logging
+import re
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from source_freshchat.config import parse_settings
+from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.streams import parents
+from source_freshchat.streams.parents import ParentWalk, ordered_parallel_map
+
+from .conftest import API, CONFIG, envelope
+
+CREATED = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
+
+
+def walk_with(num_workers=2):
+    return ParentWalk(parse_settings({**CONFIG, "num_workers": num_workers}), FreshchatAPIBudget(None))
+
+
+def mock_users(requests_mock, created=CREATED):
+    """u0, u1, ... created at `created`; each has one conversation c<i>. A created_from filter is applied as Freshchat does."""
+
+    def listing(request, context):
+        since = parse_qs(urlsplit(request.url).query)["created_from"][0]
+        return envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created) if c is None or c >= since])
+
+    def conversation_ids(request, context):
+        return {"conversations": [{"id": "c" + re.search(r"/users/u(\d+)/", request.path).group(1)}]}
+
+    requests_mock.get(f"{API}/users", json=listing)
+    requests_mock.get(re.compile(rf"{API}/users/u\d+/conversations"), json=conversation_ids)
+
+
+def walked(walk, on_behalf_of="conversations", resume_after=None):
+    """(user_created, conversation ids) per batch; fetch returns each conversation's id as its record."""
+    batches = walk.conversation_batches(lambda ref: [ref[0]], on_behalf_of, resume_after)
+    return [(batch.user_created, batch.records) for batch in batches]
+
+
+def user_listings(requests_mock):
+    return [request for request in requests_mock.request_history if urlsplit(request.url).path == "/v2/users"]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_ordered_parallel_map_keeps_input_order_and_calls_each_item_once(workers):
+    seen = []
+
+    def work(item):
+        seen.append(item)
+        return item * 10
+
+    assert list(ordered_parallel_map(work, range(20), workers)) == [item * 10 for item in range(20)]
+    assert sorted(seen) == list(range(20))
+
+
+def test_an_error_in_one_item_is_raised_in_order():
+    def work(item):
+        if item == 5:
+            raise ValueError("item 5")
+        return item
+
+    results = ordered_parallel_map(work, range(10), 3)
+    assert [next(results) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="item 5"):
+        next(results)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_input_is_read_two_items_per_worker_ahead(workers):
+    """Enough to keep every worker busy, and no more: a long user list is never held in memory."""
+    read = []
+
+    def items():
+        for item in range(100):
+            read.append(item)
+            yield item
+
+    results = ordered_parallel_map(lambda item: item, items(), workers)
+    assert next(results) == 0
+    assert len(read) == 2 * workers
+    results.close()
+
+
+def test_stopping_early_cancels_the_work_not_started_and_leaves_no_thread_behind():
+    started = []
+
+    def work(item):
+        started.append(item)
+        if item:
+            threading.Event().wait(0.3)  # items 1 and 2 are still running when the reader stops
+        return item
+
+    results = ordered_parallel_map(work, range(10), 2)
+    assert next(results) == 0
+    results.close()
+    assert set(started) <= {0, 1, 2}  # item 3 was submitted but never started
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("freshchat")]
+
+
+def test_a_single_worker_walks_every_user_in_order(requests_mock):
+    mock_users(requests_mock)
+    assert walked(walk_with(num_workers=1)) == [(created, [f"c{i}"]) for i, created in enumerate(CREATED)]
+
+
+def test_a_complete_walk_is_replayed_by_the_next_stream_without_listing_users_again(requests_mock):
+    mock_users(requests_mock)
+    walk = walk_with()
+    first = walked(walk)
+    assert walked(walk, "messages") == first
+    assert len(user_listings(requests_mock)) == 1
+
+
+def test_a_resumed_walk_is_never_kept_as_the_complete_user_list(requests_mock):
+    """A resumed stream lists only the users from its resume mark on; a later stream of the same sync needs them all."""
+    mock_users(requests_mock)
+    walk = walk_with()
+    assert walked(walk, resume_after=CREATED[1]) == [(CREATED[1], ["c1"]), (CREATED[2], ["c2"])]
+    assert walked(walk, "messages") == [(created, [f"c{i}"]) for i, created in enumerate(CREATED)]
+    assert [parse_qs(urlsplit(r.url).query)["created_from"][0] for r in user_listings(requests_mock)] == [
+        CREATED[1],
+        parents.USERS_FILTER_FLOOR,
+    ]
+
+
+def test_remembered_conversations_are_replayed_with_their_updated_time(requests_mock):
+    mock_users(requests_mock)
+    walk = walk_with()
+    walk.remember_conversations([(CREATED[0], [("c0", "2025-01-01T00:00:00.000Z")]), (CREATED[1], [])])
+    fetched = []
+    batches = list(walk.conversation_batches(lambda ref: fetched.append(ref) or [ref[0]], "messages"))
+    assert [(batch.user_created, batch.records) for batch in batches] == [(CREATED[0], ["c0"]), (CREATED[1], [])]
+    assert fetched == [("c0", "2025-01-01T00:00:00.000Z")]
+    assert requests_mock.call_count == 0
+
+
+def test_a_listing_abandoned_halfway_is_not_kept(requests_mock):
+    mock_users(requests_mock)
+    walk = walk_with()
+    next(iter(walk.remember_users(iter([{"id": "u0", "created_time": CREATED[0]}, {"id": "u1"}]))))
+    assert walked(walk) == [(created, [f"c{i}"]) for i, created in enumerate(CREATED)]
+    assert len(user_listings(requests_mock)) == 1
+
+
+def test_the_walk_logs_its_progress(requests_mock, monkeypatch, caplog):
+    """Real syncs log every 1,000 users; the line itself is checked on three."""
+    monkeypatch.setattr(parents, "PROGRESS_EVERY", 2)
+    mock_users(requests_mock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        walked(walk_with(num_workers=1))  # one at a time, so the count of conversations so far is exact
+    progress = [message for message in caplog.messages if message.startswith("Walked")]
+    assert progress == ["Walked the conversations of 2 users; 2 conversations so far"]
+
+
+def test_users_out_of_created_time_order_are_logged_once(requests_mock, caplog):
+    mock_users(requests_mock, created=[CREATED[1], CREATED[0], CREATED[2], None])
+    marks = [mark for mark, _ in walked(walk_with())]
+    assert marks == [CREATED[1], None, None, None]
+    assert sum("out of created_time order" in message for message in caplog.messages) == 1
+
+
+def test_a_user_conversations_body_without_its_list_is_a_changed_shape(requests_mock):
+    mock_users(requests_mock)
+    requests_mock.get(f"{API}/users/u0/conversations", json={"conversations": {"id": "c0"}})
+    with pytest.raises(Exception, match="has no 'conversations' list"):
+        walked(walk_with())
