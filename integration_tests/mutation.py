@@ -55,6 +55,10 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "source_freshchat/rate_limit.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/base.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/state.py": ["integration_tests/test_incremental.py", "integration_tests/test_bad_input.py"],
+    "source_freshchat/extract.py": ["integration_tests/test_change_feed.py", "integration_tests/test_report_streams.py"],
+    "source_freshchat/streams/discovery.py": ["integration_tests/test_change_feed.py"],
+    "source_freshchat/streams/reports.py": ["integration_tests/test_report_streams.py"],
+    "source_freshchat/progress.py": ["integration_tests/test_progress.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not image_tests"]
 LOCAL_PACKAGES = {PACKAGE, "unit_tests", "integration_tests"}
