@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import List
 
 import pytest
-import requests
 
 from source_freshchat.config import parse_settings
 from source_freshchat.extract import (
@@ -369,10 +368,10 @@ def test_requests_carry_timeouts(requests_mock, clock, mocker):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
     requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
-    send = mocker.spy(requests.Session, "send")
     extract = client(clock)
+    sends = [mocker.spy(extract._api._session, "send"), mocker.spy(extract._storage, "send")]  # these instances only
     list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    timeouts = {call.args[1].url.split("?")[0]: call.kwargs["timeout"] for call in send.call_args_list}
+    timeouts = {call.args[0].url.split("?")[0]: call.kwargs["timeout"] for send in sends for call in send.call_args_list}
     assert timeouts[REPORTS] == (10, 60) and timeouts[f"{STORAGE}/a.csv"] == (10, 300)
 
 
