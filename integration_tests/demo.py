@@ -356,7 +356,8 @@ def requests_per_stream(emulator: Optional[FreshchatEmulator], streams: list[str
 # -- report ----------------------------------------------------------------------------------
 def print_report(progress: Progress, row_counts: dict, requests: tuple[dict, object], database: Path, wall_seconds: float) -> None:
     per_stream, total_requests = requests
-    row = "{:<24} {:>9} {:>8} {:>9}"
+    width = max(len("stream"), *(len(name) for name in progress.stats))
+    row = f"{{:<{width}}} {{:>9}} {{:>8}} {{:>9}}"
     print(row.format("stream", "records", "seconds", "requests"))
     for name, stats in progress.stats.items():
         print(row.format(name, stats.records, f"{stats.seconds:.2f}", per_stream[name]))
