@@ -213,3 +213,39 @@ def test_a_stream_read_on_its_own_asks_for_its_job_when_it_starts(requests_mock)
     slices = list(stream.stream_slices(sync_mode=SyncMode.full_refresh))
     assert slices == [{"link": 0}]
     assert [r["agent_id"] for r in stream.read_records(SyncMode.full_refresh, stream_slice=slices[0])] == ["a1"]
+
+
+def test_values_of_the_wrong_type_are_counted_once_for_the_whole_read_across_links(requests_mock):
+    header = ["conversation_id", "value_in_seconds", "created_at"]
+    recent = format_timestamp(NOW - timedelta(hours=1))
+    mock_event(
+        requests_mock,
+        "Response-Time",
+        csv_text(header, ["c1", "n/a", recent]),
+        csv_text(header, ["c2", "?", recent], ["c3", "7.0", recent]),
+    )
+    output = run_read(["response_time"])
+    assert [r.get("value_in_seconds") for r in records_of(output, "response_time")] == [None, None, 7.0]
+    assert isinstance(records_of(output, "response_time")[2]["value_in_seconds"], float)  # "7.0" stays as written
+    warnings = [m.log.message for m in output.logs if "did not have the schema's type" in m.log.message]
+    assert warnings == ["response_time: 2 values of column value_in_seconds did not have the schema's type and were read as null"]
+
+
+def test_an_unreadable_event_time_is_null_and_counted(requests_mock):
+    mock_event(requests_mock, "Agent-Activity", csv_text(["agent_id", "created_at"], ["a1", "yesterday-ish"]))
+    output = run_read(["agent_activity"])
+    assert records_of(output, "agent_activity")[0].get("created_at") is None
+    assert any("1 values of column created_at" in m.log.message for m in output.logs)
+
+
+def test_links_without_times_move_the_state_only_at_the_end(requests_mock):
+    header = ["csat_id", "created_at"]
+    requests_mock.post(f"{API}/reports/raw", json={"id": "j1"})
+    links = [{"status": "COMPLETED", "link": {"href": f"{STORAGE}/p{index}.csv?sig=s"}} for index in range(2)]
+    requests_mock.get(f"{API}/reports/raw/j1", json={"id": "j1", "status": "COMPLETED", "links": links})
+    for index in range(2):
+        requests_mock.get(f"{STORAGE}/p{index}.csv", text=csv_text(header, [f"s{index}", format_timestamp(NOW - timedelta(hours=1))]))
+    output = run_read(["csat_score"], sync_mode=SyncMode.incremental)
+    assert [r["csat_id"] for r in records_of(output, "csat_score")] == ["s0", "s1"]
+    states = report_states(output, "csat_score")
+    assert states[0] == {} and states[-1]["created_at"] >= format_timestamp(NOW - timedelta(minutes=1))

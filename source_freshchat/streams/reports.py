@@ -111,8 +111,7 @@ class ReportStream(CheckpointMixin, Stream):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        if not stream_slice or self._job is None:
-            return
+        assert self._job is not None and stream_slice is not None  # stream_slices, which the CDK runs first, sets both
         index = stream_slice["link"]
         for row in self._extract.link_rows(self._job, index):
             moment = report_time(row.get(self.cursor_field))
@@ -128,10 +127,9 @@ class ReportStream(CheckpointMixin, Stream):
         moment = self._job.end if last else report_time(self._links[index].end)
         if moment is not None and (self._through is None or moment > self._through):
             self._through = min(moment, self._job.end)
-        if last and self._unconverted:
+        if last:
             for column, count in self._unconverted.items():
                 logger.warning(f"{self.name}: {count} values of column {column} did not have the schema's type and were read as null")
-            self._unconverted = {}
 
     def record_of(self, row: Row) -> Dict[str, Any]:
         record: Dict[str, Any] = {}
