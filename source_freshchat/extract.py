@@ -420,7 +420,7 @@ class ExtractClient:
                 f"{job.describe()[0].upper()}{job.describe()[1:]} is ready: {len(job.links)} link(s) after {now - job.created_at:.0f}s"
             )
             return
-        job.status = status or "PENDING"
+        job.status = "LINKS PENDING" if status in DONE_STATUSES else status or "PENDING"  # done only once every link is
         job.poll_interval = min(MAX_POLL_SECONDS, job.poll_interval * POLL_GROWTH)
         job.next_poll_at = now + job.poll_interval
         if now - job.last_wait_log >= WAIT_LOG_SECONDS:
