@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 
+from .base import PAGE_SIZE
 from .config import format_timestamp, parse_timestamp
 
 # Freshchat may show a record a little after its timestamp, and clocks differ: re-read this much.
@@ -222,7 +223,7 @@ class DiscoveryRecord:
     @property
     def walk_requests(self) -> int:
         """What the last full walk cost: the user pages, one listing per user, one detail per conversation."""
-        return -(-self.walk_users // 50) + self.walk_users + self.walk_conversations
+        return -(-self.walk_users // PAGE_SIZE) + self.walk_users + self.walk_conversations
 
 
 class CursorStateMixin:

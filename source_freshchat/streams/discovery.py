@@ -24,7 +24,7 @@ from airbyte_cdk.models import SyncMode
 from ..base import sync_resources
 from ..config import FreshchatSettings, format_timestamp
 from ..extract import EVENTS, ExtractClient, ReportError, ReportJob, reach_floor, report_time, window_end
-from ..state import RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
+from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
 from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
 
 logger = logging.getLogger("airbyte")
@@ -153,7 +153,7 @@ class ConversationDiscovery:
             record = self._records[name]
             if sync_mode != SyncMode.incremental:
                 return f"{name} is read in full refresh"
-            if not state or not any(key not in (RESUME_KEY, "discovery") for key in state):
+            if not state or not any(key not in (RESUME_KEY, DISCOVERY_KEY) for key in state):
                 return f"first sync of {name}"
             if state.get(RESUME_KEY):
                 return f"{name} resumes an interrupted walk"
