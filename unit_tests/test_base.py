@@ -1,6 +1,13 @@
 """The shared HTTP base: request parameters and where a next-page link may lead."""
 
+import re
+
+import pytest
+import requests.sessions
+
+from source_freshchat.base import sync_resources
 from source_freshchat.config import parse_settings
+from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.account import Account
 
 from .conftest import API, CONFIG, envelope, run_read
@@ -26,3 +33,39 @@ def test_a_next_page_is_requested_at_the_path_its_link_names(requests_mock):
     output = run_read(["agents"])
     assert [record.record.data["id"] for record in output.records] == ["1", "2"]
     assert archive.call_count == 1
+
+
+@pytest.mark.parametrize("origin", ["https://acme.freshchat.com", "http://127.0.0.1:8080"])
+@pytest.mark.parametrize("num_workers", [4, 16, 32])
+def test_the_sync_session_keeps_a_connection_for_every_request_in_flight(origin, num_workers):
+    """The walk's workers and the user listing's thread: a smaller pool discards connections, each a new TLS handshake."""
+    settings = parse_settings({**CONFIG, "domain": origin, "num_workers": num_workers})
+    adapter = sync_resources(settings, None).session.get_adapter(settings.api_base)
+    assert adapter._pool_maxsize >= num_workers + 1
+
+
+def test_the_environment_proxy_settings_are_read_once_per_sync_not_per_request(requests_mock, mocker):
+    """requests re-reads proxies and CA settings from the environment per request unless told not to: a fifth of a sync's CPU."""
+
+    def environment_reads_in_a_read_of(page_count: int) -> int:
+        reads = mocker.spy(requests.sessions, "get_environ_proxies")
+        pages = [{"json": envelope("agents", [{"id": str(n)}], next_href=f"/v2/agents?page={n + 1}")} for n in range(1, page_count)]
+        requests_mock.get(f"{API}/agents", [*pages, {"json": envelope("agents", [{"id": str(page_count)}])}])
+        assert len(run_read(["agents"]).records) == page_count
+        mocker.stop(reads)
+        return reads.call_count
+
+    assert environment_reads_in_a_read_of(6) == environment_reads_in_a_read_of(1)
+
+
+def test_the_progress_line_counts_the_rate_limit_waits_of_the_sync_budget():
+    resources = sync_resources(parse_settings(CONFIG), FreshchatAPIBudget(None))
+    assert "0 rate-limit waits (0.0s summed over workers)" in resources.progress.of("users").line()
+
+
+def test_the_progress_line_of_a_read_counts_every_request_of_its_stream(requests_mock, mocker):
+    mocker.patch("source_freshchat.progress.LOG_EVERY_SECONDS", 0.0)  # a line after every record
+    pages = [{"json": envelope("agents", [{"id": str(n)}], next_href=f"/v2/agents?page={n + 1}")} for n in range(1, 3)]
+    requests_mock.get(f"{API}/agents", [*pages, {"json": envelope("agents", [{"id": "3"}])}])
+    lines = [m.log.message for m in run_read(["agents"]).logs if m.log.message.startswith("Progress of agents")]
+    assert [re.search(r": (\d+) records.*?, (\d+) requests", line).groups() for line in lines] == [("1", "1"), ("2", "2"), ("3", "3")]
