@@ -59,3 +59,34 @@ def test_the_progress_line_says_records_requests_rate_waits_and_eta(caplog):
     assert lines[-1] == (
         "Progress of users: 100 records of ~400, 100 requests (5.0/s), 3 rate-limit waits (4.5s summed over workers), ETA 60s"
     )
+
+
+def test_a_progress_line_comes_every_10_seconds(caplog):
+    clock = Clock()
+    progress = StreamProgress("agents", lambda: "no waits", clock)
+
+    def agents():
+        for n in range(30):
+            clock.now += 1.0  # one record a second, for 30 s
+            yield {"id": n}
+
+    list(progress.track(agents()))
+    lines = [message for message in caplog.messages if message.startswith("Progress of agents")]
+    assert [line.split(": ")[1].split(" records")[0] for line in lines] == ["10", "20", "30"]
+
+
+def test_an_estimate_is_sent_again_only_once_it_moves_more_than_5_percent():
+    progress = StreamProgress("agents", lambda: "no waits")
+    sent = []
+    for total in (100, 105, 106, 111, 112):  # 5% of 100 is not enough; 6% is; then 5% of 106 (5.3) is not, 6 is
+        progress.listed(total)
+        sent += records_and_estimates(list(progress.track([{"id": total}])))[1]
+    assert sent == [100, 106, 112]
+
+
+def test_estimates_are_stamped_in_milliseconds(mocker):
+    mocker.patch("source_freshchat.progress.time.time", return_value=1_700_000_000.5)
+    progress = StreamProgress("agents", lambda: "no waits")
+    progress.listed(1)
+    estimate = next(item for item in progress.track([{"id": 1}]) if isinstance(item, AirbyteTraceMessage))
+    assert estimate.emitted_at == 1_700_000_000_500
