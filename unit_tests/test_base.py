@@ -69,3 +69,13 @@ def test_the_progress_line_of_a_read_counts_every_request_of_its_stream(requests
     requests_mock.get(f"{API}/agents", [*pages, {"json": envelope("agents", [{"id": "3"}])}])
     lines = [m.log.message for m in run_read(["agents"]).logs if m.log.message.startswith("Progress of agents")]
     assert [re.search(r": (\d+) records.*?, (\d+) requests", line).groups() for line in lines] == [("1", "1"), ("2", "2"), ("3", "3")]
+
+
+def test_a_list_is_estimated_from_its_first_pages_total_alone(requests_mock):
+    """Later pages repeat the total, which can move while the list is read; only the first page's is sent, before any record."""
+    first = {**envelope("agents", [{"id": "1"}], next_href="/v2/agents?page=2"), "pagination": {"total_items": 2, "current_page": 1}}
+    second = {**envelope("agents", [{"id": "2"}]), "pagination": {"total_items": 40, "current_page": 2}}
+    requests_mock.get(f"{API}/agents", [{"json": first}, {"json": second}])
+    output = run_read(["agents"])
+    estimates = [m.trace.estimate.row_estimate for m in output.trace_messages if m.trace.estimate]
+    assert estimates == [2] and len(output.records) == 2
