@@ -90,3 +90,18 @@ def test_estimates_are_stamped_in_milliseconds(mocker):
     progress.listed(1)
     estimate = next(item for item in progress.track([{"id": 1}]) if isinstance(item, AirbyteTraceMessage))
     assert estimate.emitted_at == 1_700_000_000_500
+
+
+def test_a_walk_sends_no_estimate_and_logs_no_total_before_it_knows_how_many_users_it_walks(caplog):
+    clock = Clock()
+    progress = StreamProgress("messages", lambda: "no waits", clock)
+    progress.rows_per_user = True
+    progress.users_done()  # a user walked before the listing's size is known
+
+    def messages():
+        clock.now += LOG_EVERY_SECONDS
+        yield {"id": 1}
+
+    records, estimates = records_and_estimates(list(progress.track(messages())))
+    assert len(records) == 1 and estimates == []
+    assert caplog.messages[-1].startswith("Progress of messages: 1 records, 0 requests")
