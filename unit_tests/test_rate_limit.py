@@ -149,3 +149,17 @@ def test_a_window_spent_by_another_client_holds_requests_until_it_has_ended():
     assert windows.reserve(OPENED + 1.1) > 0
     windows.observe(OPENED + 6, OPENED + 6.02, 200, LIMIT, 60, RESET + 6)  # a newer window, not spent
     assert windows.reserve(OPENED + 6.1) == 0
+
+
+@pytest.mark.parametrize("limit,margin", [(1, 1), (50, 1), (100, 1), (101, 2), (500, 5), (1000, 10)])
+def test_a_window_keeps_one_percent_of_its_calls_and_at_least_one_in_reserve(limit, margin):
+    assert FreshchatWindows.margin(limit) == margin
+
+
+def test_the_learned_pacing_is_logged_again_only_when_it_moves_more_than_50_ms(caplog):
+    windows = learned_window()  # 5 s plus a 20 ms round trip
+    for window, round_trip in ((1, 0.09), (2, 0.12)):  # later windows, opened by requests slower by 70 ms, then 30 ms more
+        sent = OPENED + 5.1 * window
+        windows.reserve(sent)
+        windows.observe(sent, sent + round_trip, 200, LIMIT, LIMIT - 1, RESET + 5 * window)
+    assert [message.rsplit(" ", 1)[1] for message in caplog.messages if "pacing them over" in message] == ["5.02s", "5.09s"]
