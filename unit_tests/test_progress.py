@@ -105,3 +105,16 @@ def test_a_walk_sends_no_estimate_and_logs_no_total_before_it_knows_how_many_use
     records, estimates = records_and_estimates(list(progress.track(messages())))
     assert len(records) == 1 and estimates == []
     assert caplog.messages[-1].startswith("Progress of messages: 1 records, 0 requests")
+
+
+def test_a_walks_estimate_is_refreshed_each_time_the_users_walked_double():
+    progress = StreamProgress("conversations", lambda: "no waits")
+    progress.rows_per_user = True
+    progress.listed(64)
+    sent_after = []
+    for user in range(64):
+        _, sent = records_and_estimates(list(progress.track({"id": n} for n in range(user + 1))))  # user k has k + 1 records
+        sent_after += [(progress.users_walked, estimate) for estimate in sent]
+        progress.users_done()
+    # After w users, w(w+1)/2 records: 32(w+1) for 64 users; it moves enough at every doubling.
+    assert sent_after == [(w, 32 * (w + 1)) for w in (1, 2, 4, 8, 16, 32)]
