@@ -3,7 +3,7 @@ import time
 import pytest
 import requests
 
-from source_freshchat.rate_limit import CLOCK_ALLOWANCE_SECONDS, FreshchatAPIBudget, FreshchatWindows
+from source_freshchat.rate_limit import FreshchatAPIBudget, FreshchatWindows
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_further_429s_widen_the_upper_bound_for_a_clock_behind_ours():
     windows = learned_window()
     windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
     windows.observe(OPENED + 5.2, OPENED + 5.22, 429, LIMIT, 0, RESET)
-    assert windows.horizon == pytest.approx(RESET - OPENED + CLOCK_ALLOWANCE_SECONDS)
+    assert windows.horizon == pytest.approx(RESET - OPENED + 0.25)  # a quarter second more at each further 429
 
 
 def test_no_pacing_before_a_window_is_seen_opening():
@@ -163,3 +163,10 @@ def test_the_learned_pacing_is_logged_again_only_when_it_moves_more_than_50_ms(c
         windows.reserve(sent)
         windows.observe(sent, sent + round_trip, 200, LIMIT, LIMIT - 1, RESET + 5 * window)
     assert [message.rsplit(" ", 1)[1] for message in caplog.messages if "pacing them over" in message] == ["5.02s", "5.09s"]
+
+
+def test_a_one_second_window_is_learned_as_one_second_too():
+    windows = FreshchatWindows()
+    windows.reserve(100.3)
+    windows.observe(100.3, 100.32, 200, LIMIT, LIMIT - 1, 102)  # between 0.68 s and 1.7 s: 1 s
+    assert windows.horizon == pytest.approx(1 + ROUND_TRIP)
