@@ -170,3 +170,20 @@ def test_a_one_second_window_is_learned_as_one_second_too():
     windows.reserve(100.3)
     windows.observe(100.3, 100.32, 200, LIMIT, LIMIT - 1, 102)  # between 0.68 s and 1.7 s: 1 s
     assert windows.horizon == pytest.approx(1 + ROUND_TRIP)
+
+
+def test_a_429_while_already_pacing_by_the_upper_bound_widens_it_at_once():
+    windows = FreshchatWindows()
+    windows.reserve(100.0)
+    windows.observe(100.0, 100.02, 200, LIMIT, LIMIT - 1, 105)  # 4 or 5 s: paced by the upper bound, 5 s
+    windows.observe(105.1, 105.12, 429, LIMIT, 0, 106)
+    assert windows.horizon == pytest.approx(5.25)
+
+
+@pytest.mark.parametrize("remaining,reset_in", [(None, 5), (40, None)])
+def test_a_response_with_only_one_of_the_rate_limit_headers_is_ignored(remaining, reset_in):
+    budget = FreshchatAPIBudget(requests_per_minute=None)
+    sent = request()
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, response(remaining=remaining, reset=None if reset_in is None else time.time() + reset_in))
+    assert timed_acquire(budget) < 0.1
