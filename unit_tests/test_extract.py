@@ -455,12 +455,13 @@ def test_a_pending_link_keeps_the_job_waiting_and_a_link_without_status_counts_a
     assert len(clock.sleeps) == 2
 
 
-def test_answers_without_a_job_id_or_a_link_url_fail_the_report_loudly(requests_mock, clock):
+def test_answers_without_a_job_id_or_a_link_url_fail_the_report_loudly(requests_mock, clock, caplog):
     requests_mock.post(REPORTS, [{"json": {"link": {}}}, {"json": {"id": "j2"}}])
     requests_mock.get(f"{REPORTS}/j2", json={"id": "j2", "status": "COMPLETED", "links": [{"status": "COMPLETED", "link": {}}]})
     extract = client(clock)
-    with pytest.raises(ReportError, match="has no job id"):
+    with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError, match="has no job id"):
         extract.links(extract.want("CSAT-Score", START, END))
+    assert not [message for message in caplog.messages if message.startswith("Created the CSAT-Score report")]
     with pytest.raises(ReportError, match="has no URL"):
         extract.links(extract.want("Response-Time", START, END))
 
