@@ -423,12 +423,12 @@ def test_a_429_on_a_poll_waits_as_told_and_polls_again(requests_mock, clock):
 def test_a_job_that_vanishes_is_created_again_with_polls_from_2_s(requests_mock, clock, status, caplog):
     requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
     requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "IN_PROGRESS"}}, {"status_code": status, "json": {}}])
-    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
+    requests_mock.get(f"{REPORTS}/j2", [{"json": {"status": "IN_PROGRESS"}}, {"json": completed("j2")}])
     extract = client(clock)
     with caplog.at_level(logging.INFO, logger="airbyte"):
         job = extract.want("CSAT-Score", START, END)
         extract.links(job)
-    assert job.job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx([2.0, 3.0, 2.0])  # polls of j2 from 2 s again
+    assert job.job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx([2.0, 3.0, 2.0, 3.0])  # j2's polls: 2 s, 3 s...
     assert any(f"Its job j1 answered HTTP {status}" in message for message in caplog.messages)
     assert any("Created the CSAT-Score report" in message and "(job j2)" in message for message in caplog.messages)
     assert any(message.startswith("The CSAT-Score report for") and "is ready: 0 link(s)" in message for message in caplog.messages)

@@ -187,3 +187,17 @@ def test_a_response_with_only_one_of_the_rate_limit_headers_is_ignored(remaining
     budget.acquire_call(sent)
     budget.update_from_response(sent, response(remaining=remaining, reset=None if reset_in is None else time.time() + reset_in))
     assert timed_acquire(budget) < 0.1
+
+
+def test_a_response_without_the_limit_header_keeps_the_pacing_learned():
+    windows = learned_window()
+    windows.observe(OPENED + 1, OPENED + 1.02, 200, None, 50, RESET)
+    assert all(windows.reserve(OPENED + 1.1) == 0 for _ in range(ALLOWANCE - 1))
+    assert windows.reserve(OPENED + 1.1) > 0
+
+
+def test_a_window_of_two_calls_sends_one_and_keeps_one_in_reserve():
+    windows = FreshchatWindows()
+    windows.reserve(100.3)
+    windows.observe(100.3, 100.32, 200, 2, 1, 106)
+    assert windows.reserve(100.4) == pytest.approx(5 + ROUND_TRIP - 0.1)  # the opening call was the window's one
