@@ -28,7 +28,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "source_freshchat"
@@ -393,12 +393,15 @@ class ModuleResult:
         return 100.0 * self.killed / counted if counted else None
 
 
-def check_module(module: str, sandboxes: List[Sandbox], equivalents: Dict[str, str], baselines: Baselines) -> ModuleResult:
+def check_module(
+    module: str, sandboxes: List[Sandbox], equivalents: Dict[str, str], baselines: Baselines, only: Optional[Set[str]] = None
+) -> ModuleResult:
     original = (ROOT / module).read_bytes()
-    mutants = mutants_of(module, original)
+    every = mutants_of(module, original)
+    mutants = every if only is None else [mutant for mutant in every if mutant.ident in only]
     marked = [mutant for mutant in mutants if mutant.ident in equivalents]
     candidates = [mutant for mutant in mutants if mutant.ident not in equivalents]
-    unused = [ident for ident in equivalents if ident.startswith(module + "::") and ident not in {m.ident for m in mutants}]
+    unused = [ident for ident in equivalents if ident.startswith(module + "::") and ident not in {m.ident for m in every}]
     print(f"\n{module}: {len(mutants)} mutants ({len(marked)} marked equivalent)", flush=True)
     free = list(sandboxes)
     lock = threading.Lock()
@@ -434,8 +437,10 @@ def modules_to_check(named: Sequence[str]) -> List[str]:
     return sorted(str(path.relative_to(ROOT)) for path in (ROOT / PACKAGE).rglob("*.py"))
 
 
-def report(results: List[ModuleResult]) -> None:
-    print("\nMutation score per module (killed / mutants that change behaviour):")
+def report(results: List[ModuleResult], only: Optional[str] = None) -> None:
+    print(
+        "\nMutation score per module (killed / mutants that change behaviour):" + (f" of the mutants named in {only} only" if only else "")
+    )
     for result in results:
         score = "   n/a" if result.score is None else f"{result.score:5.1f}%"
         counted = result.total - result.equivalent
@@ -455,8 +460,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy of the tree")
     parser.add_argument("--list", action="store_true", help="only list the mutants, with their ids")
     parser.add_argument("--unit-only", action="store_true", help="triage: run the unit tests alone (scores are then lower bounds)")
+    parser.add_argument(
+        "--only",
+        metavar="FILE",
+        help="run only the mutants whose ids are lines of FILE, e.g. a previous run's output, to see its survivors killed",
+    )
     args = parser.parse_args(argv)
     modules = modules_to_check(args.modules)
+    only = {line.strip() for line in Path(args.only).read_text().splitlines()} if args.only else None
+    if only is not None:
+        modules = [module for module in modules if any(ident.startswith(module + "::") for ident in only)]
     if args.list:
         for module in modules:
             for mutant in mutants_of(module, (ROOT / module).read_bytes()):
@@ -468,8 +481,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="freshchat-mutation-") as work:
         sandboxes = [Sandbox(Path(work), args.unit_only) for _ in range(max(1, args.jobs))]
         baselines = Baselines()
-        results = [check_module(module, sandboxes, equivalents, baselines) for module in modules]
-    report(results)
+        results = [check_module(module, sandboxes, equivalents, baselines, only) for module in modules]
+    report(results, args.only)
     return 0
 
 
