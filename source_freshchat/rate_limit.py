@@ -206,7 +206,9 @@ class FreshchatAPIBudget(HttpAPIBudget):
             self._do_acquire(request=request, policy=self._own_cap, block=block, timeout=timeout)
         wait = self.windows.reserve(PACING_CLOCK.time(), book=block)
         if wait and not block:
-            raise CallRateLimitHit(error="Freshchat's window is spent", item=request, rate="", time_to_wait=timedelta(seconds=wait))
+            raise CallRateLimitHit(
+                error="Freshchat's window is spent", item=request, weight=1, rate="", time_to_wait=timedelta(seconds=wait)
+            )
         if wait:
             PACING_CLOCK.sleep(wait)
         waited = PACING_CLOCK.monotonic() - started

@@ -2,6 +2,7 @@ import time
 
 import pytest
 import requests
+from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit
 
 from source_freshchat.rate_limit import FreshchatAPIBudget, FreshchatWindows
 
@@ -47,6 +48,7 @@ def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(capl
     budget.update_from_response(sent, response(remaining=0, reset=time.time() + 1.2))
     waited = timed_acquire(budget)
     assert 0.5 < waited < 5 and budget.waited_seconds > 0.5
+    assert budget.waits_text().startswith("1 rate-limit waits (")
     assert any("Paced by Freshchat's rate limit" in message for message in caplog.messages)
 
 
@@ -201,3 +203,19 @@ def test_a_window_of_two_calls_sends_one_and_keeps_one_in_reserve():
     windows.reserve(100.3)
     windows.observe(100.3, 100.32, 200, 2, 1, 106)
     assert windows.reserve(100.4) == pytest.approx(5 + ROUND_TRIP - 0.1)  # the opening call was the window's one
+
+
+def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need():
+    budget = FreshchatAPIBudget(requests_per_minute=None)
+    sent = request()
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, response(remaining=0, reset=time.time() + 30))
+    with pytest.raises(CallRateLimitHit) as refused:
+        budget.acquire_call(request(), block=False)
+    assert 25 < refused.value.time_to_wait.total_seconds() <= 31 and budget.waits == 0
+
+
+def test_a_window_with_one_call_left_is_not_spent():
+    windows = learned_window()
+    windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 1, RESET)  # another client used all but one call
+    assert windows.reserve(OPENED + 1.1) == 0
