@@ -154,12 +154,13 @@ def test_a_429_on_creation_waits_as_told_and_logs_the_wait(requests_mock, clock,
     assert any("waiting 61s before creating the CSAT-Score report" in message for message in caplog.messages)
 
 
-def test_a_failed_job_is_created_again_then_fails_naming_the_event_and_window(requests_mock, clock):
+def test_a_failed_job_is_created_again_then_fails_naming_the_event_and_window(requests_mock, clock, caplog):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", json={"id": "j1", "status": "FAILED"})
     extract = client(clock)
-    with pytest.raises(ReportError) as raised:
+    with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError) as raised:
         extract.links(extract.want("Resolution-Time", START, END))
+    assert not [message for message in caplog.messages if message.startswith("Waiting for")]  # a failed job is not waited on
     assert requests_mock.call_count == 2 * 3  # three creations, each polled once: the README's documented limit
     assert "Resolution-Time report for 2026-11-01T00:00:00.000Z to 2026-12-01T00:00:00.000Z" in raised.value.message
     assert not raised.value.refused
