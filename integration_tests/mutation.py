@@ -49,7 +49,11 @@ MODULE_TESTS: Dict[str, List[str]] = {
         for name in ("account", "directory", "conversation_properties", "outbound_messages")
     },
     "source_freshchat/config.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
-    "source_freshchat/run.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
+    "source_freshchat/run.py": [
+        "integration_tests/test_bad_input.py",
+        "integration_tests/test_end_to_end.py",
+        "integration_tests/test_sigterm.py",
+    ],
     "source_freshchat/source.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/errors.py": ["integration_tests/test_faults.py"],
     "source_freshchat/rate_limit.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],

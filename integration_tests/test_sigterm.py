@@ -9,7 +9,7 @@ import json
 import signal
 import subprocess
 
-from source_freshchat.run import CANCELLED_EXIT_CODE, CANCELLED_MESSAGE
+from source_freshchat.run import CANCELLED_MESSAGE
 
 from .conftest import CONNECTOR, configured_catalog
 from .emulator import Behaviour, FreshchatEmulator
@@ -35,7 +35,7 @@ def test_sigterm_stops_a_running_read_with_a_log_line_and_an_error_trace(tmp_pat
         rest, stderr = read.communicate(timeout=60)  # a guard against a hang, not a measure of speed
 
     messages = [json.loads(line) for line in lines + rest.splitlines() if line.startswith("{")]
-    assert read.returncode == CANCELLED_EXIT_CODE, stderr
+    assert read.returncode == 143, stderr  # 128 + SIGTERM, as a shell and Airbyte report a process ended by it
     logs = [m["log"]["message"] for m in messages if m["type"] == "LOG"]
     assert f"Received SIGTERM: {CANCELLED_MESSAGE}" in logs
     [error] = [m["trace"]["error"] for m in messages if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
