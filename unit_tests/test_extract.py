@@ -363,6 +363,7 @@ def test_links_that_stay_expired_fail_after_three_refreshes(requests_mock, clock
     with pytest.raises(ReportError, match="refused as expired"):
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
     assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
+    assert len([r for r in requests_mock.request_history if r.url == f"{REPORTS}/j1"]) == 1 + 3  # no fresh links after the last try
 
 
 def test_requests_carry_timeouts(requests_mock, clock, mocker):
