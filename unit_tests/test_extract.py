@@ -188,16 +188,25 @@ def test_refusals_are_marked_refused(requests_mock, clock, status, refused_text)
     assert raised.value.refused and refused_text in raised.value.message
 
 
-def test_an_expired_link_is_replaced_by_polling_the_job_again(requests_mock, clock):
+def test_an_expired_link_is_replaced_by_polling_the_job_again(requests_mock, clock, caplog):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(
         f"{REPORTS}/j1",
-        [{"json": completed("j1", f"{STORAGE}/old.csv?{SIGNED}")}, {"json": completed("j1", f"{STORAGE}/new.csv?{SIGNED}")}],
+        [
+            {"json": completed("j1", f"{STORAGE}/old.csv?{SIGNED}")},
+            {"json": {"id": "j1", "status": "IN_PROGRESS"}},  # fresh links take a moment
+            {"json": completed("j1", f"{STORAGE}/new.csv?{SIGNED}")},
+        ],
     )
     requests_mock.get(f"{STORAGE}/old.csv", status_code=403, text="<Error><Code>AccessDenied</Code></Error>")
     requests_mock.get(f"{STORAGE}/new.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+    extract = client(clock, report_wait_minutes=5)
+    job = extract.want("Chat-Transcript", START, END)
+    extract.links(job)
+    clock.now += 3600  # the sync read other streams for an hour: fresh links get a wait bound of their own
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert len(list(extract.rows(job))) == 2
+    assert any(message.startswith("The link to part 1 of the Chat-Transcript report") for message in caplog.messages)
     assert [r.url.split("?")[0] for r in requests_mock.request_history if r.hostname == "exports.storage.example"] == [
         f"{STORAGE}/old.csv",
         f"{STORAGE}/new.csv",
