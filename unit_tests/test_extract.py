@@ -513,3 +513,14 @@ def test_a_slow_report_logs_its_wait_once_a_minute_not_at_every_poll(requests_mo
     # 12 polls in 4 minutes (at 2 s, 5 s, ... 64 s, 94 s, ...): the first one logs, then one line per minute.
     assert waits[0].endswith("IN_PROGRESS after 2s; next poll in 3s (gives up after 10 min)")
     assert [message.split(": IN_PROGRESS after ")[1].split(";")[0] for message in waits] == ["2s", "64s", "124s", "184s"]
+
+
+def test_fresh_links_without_the_expired_part_fail_the_report_naming_it(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    two_parts = completed("j1", f"{STORAGE}/a.csv?{SIGNED}", f"{STORAGE}/b.csv?{SIGNED}")
+    requests_mock.get(f"{REPORTS}/j1", [{"json": two_parts}, {"json": completed("j1", f"{STORAGE}/a.csv?{SIGNED}")}])
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
+    requests_mock.get(f"{STORAGE}/b.csv", status_code=403)
+    extract = client(clock)
+    with pytest.raises(ReportError, match="fresh links for the Chat-Transcript report .* no longer include part 2"):
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
