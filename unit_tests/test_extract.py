@@ -361,6 +361,7 @@ def test_downloads_are_tried_four_times_then_fail_without_the_link_query(request
     with pytest.raises(ReportError, match=r"after 4 attempts: HTTP 503") as raised:
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
     assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
+    assert [s for s in clock.sleeps if s >= 1][-3:] == [1.0, 2.0, 4.0]  # waits between the attempts, doubling
     assert "deadbeefsecret" not in raised.value.message
 
 

@@ -1,6 +1,8 @@
 """The checkpointed walk under conversations and messages: how far each checkpoint says the sync got."""
 
+import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
 from airbyte_cdk.models import SyncMode
 
@@ -9,7 +11,7 @@ from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.conversations import Conversations
 from source_freshchat.streams.parents import ParentWalk
 
-from .conftest import CONFIG, walk_only
+from .conftest import API, CONFIG, envelope, walk_only
 
 USERS = [format_timestamp(datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=minute)) for minute in range(201)]
 
@@ -26,3 +28,20 @@ def test_a_checkpoint_comes_every_200_users_and_the_finished_walk_clears_it(requ
         resume_marks.append(stream.state.get("resume", {}).get("after_user_created"))
     assert resume_marks == [USERS[199], None]
     assert requests_mock.call_count == 0
+
+
+def test_a_resumed_conversations_walk_leaves_messages_every_user_not_only_the_resumed_part(requests_mock):
+    def listing(request, context):  # users created from the filter's time on, as Freshchat lists them
+        since = parse_qs(urlsplit(request.url).query)["created_from"][0]
+        return envelope("users", [{"id": f"u{i}", "created_time": created} for i, created in enumerate(USERS) if created >= since])
+
+    requests_mock.get(f"{API}/users", json=listing)
+    requests_mock.get(re.compile(rf"{API}/users/u\d+/conversations"), json={"conversations": []})
+    settings = parse_settings(CONFIG)
+    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    stream = Conversations(settings, walk, walk_only(settings, walk))
+    stream.state = {"updated_time": "2025-01-01T00:00:00.000Z", "resume": {"after_user_created": USERS[100]}}
+    for stream_slice in stream.stream_slices(sync_mode=SyncMode.incremental):
+        list(stream.read_records(SyncMode.incremental, stream_slice=stream_slice))
+    messages_walk = list(walk.conversation_batches(lambda ref: [], "messages"))
+    assert [batch.user_created for batch in messages_walk] == USERS
