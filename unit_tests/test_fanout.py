@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import AirbyteTraceMessage, SyncMode
 
 from source_freshchat.config import format_timestamp, parse_settings
 from source_freshchat.rate_limit import FreshchatAPIBudget
@@ -45,3 +45,44 @@ def test_a_resumed_conversations_walk_leaves_messages_every_user_not_only_the_re
         list(stream.read_records(SyncMode.incremental, stream_slice=stream_slice))
     messages_walk = list(walk.conversation_batches(lambda ref: [], "messages"))
     assert [batch.user_created for batch in messages_walk] == USERS
+
+
+def test_a_walks_estimate_counts_conversations_per_user_not_users(requests_mock):
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": USERS[i]} for i in range(4)]))
+    requests_mock.get(
+        re.compile(rf"{API}/users/u\d+/conversations"),
+        json=lambda request, _: {"conversations": [{"id": f"{request.path.split('/')[3]}-{n}"} for n in range(2)]},
+    )
+    requests_mock.get(
+        re.compile(rf"{API}/conversations/[^/]+$"),
+        json=lambda request, _: {"conversation_id": request.path.rsplit("/", 1)[1], "updated_time": "2025-01-01T00:00:00.000Z"},
+    )
+    settings = parse_settings(CONFIG)
+    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    stream = Conversations(settings, walk, walk_only(settings, walk))
+    output = [
+        item
+        for s in stream.stream_slices(sync_mode=SyncMode.full_refresh)
+        for item in stream.read_records(SyncMode.full_refresh, stream_slice=s)
+    ]
+    estimates = [item.estimate.row_estimate for item in output if isinstance(item, AirbyteTraceMessage)]
+    # 2 conversations a user, 4 users: the estimate is of conversations, refined as the walk goes, never the 4 users
+    assert len(output) - len(estimates) == 8 and estimates[0] == 8 and min(estimates) >= 8
+
+
+def test_a_read_that_may_have_missed_records_moves_neither_the_cursor_nor_the_discovery_record(requests_mock):
+    settings = parse_settings(CONFIG)
+    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    walk.remember_conversations([(created, []) for created in USERS])
+    stream = Conversations(settings, walk, walk_only(settings, walk))
+    before = {
+        "updated_time": "2025-01-01T00:00:00.000Z",
+        "discovery": {"last_full_walk": "2024-12-01T00:00:00.000Z", "changes_through": "2025-01-01T00:00:00.000Z"},
+    }
+    stream.state = before
+    next(iter(stream.stream_slices(sync_mode=SyncMode.incremental)))  # plans the read: a full walk
+    stream.walk_finished(complete=True, advance=False)  # e.g. messages skipped conversations on evidence later contradicted
+    after = stream.state
+    assert after["updated_time"] == before["updated_time"]
+    assert after["discovery"]["last_full_walk"] == before["discovery"]["last_full_walk"]
+    assert after["discovery"]["changes_through"] == before["discovery"]["changes_through"]
