@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import List
 
 import pytest
+import requests
 
 from source_freshchat.config import parse_settings
 from source_freshchat.extract import (
@@ -161,6 +162,7 @@ def test_a_failed_job_is_created_again_then_fails_naming_the_event_and_window(re
     with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError) as raised:
         extract.links(extract.want("Resolution-Time", START, END))
     assert not [message for message in caplog.messages if message.startswith("Waiting for")]  # a failed job is not waited on
+    assert len([message for message in caplog.messages if message.endswith("creating it again")]) == 2  # not after giving up
     assert requests_mock.call_count == 2 * 3  # three creations, each polled once: the README's documented limit
     assert "Resolution-Time report for 2026-11-01T00:00:00.000Z to 2026-12-01T00:00:00.000Z" in raised.value.message
     assert not raised.value.refused
@@ -525,3 +527,25 @@ def test_fresh_links_without_the_expired_part_fail_the_report_naming_it(requests
     extract = client(clock)
     with pytest.raises(ReportError, match="fresh links for the Chat-Transcript report .* no longer include part 2"):
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
+
+
+def test_a_download_cut_by_a_connection_error_is_retried_and_the_retry_logged(requests_mock, clock, caplog):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", [{"exc": requests.exceptions.ConnectionError}, {"content": csv_bytes(TRANSCRIPT)}])
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+    assert any(
+        message.startswith("Downloading part 1 of 1 of the Chat-Transcript report")
+        and "failed (ConnectionError); retrying in 1s" in message
+        for message in caplog.messages
+    )
+
+
+def test_a_vanished_job_waiting_to_be_created_again_is_reported_as_not_created(requests_mock, clock):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"status_code": 429, "headers": {"Retry-After": "600"}, "json": {}}])
+    requests_mock.get(f"{REPORTS}/j1", status_code=404, json={"code": 404, "status": "NOT_FOUND"})
+    extract = client(clock, report_wait_minutes=5)
+    with pytest.raises(ReportError, match=r"within 5 minutes \(last status NOT CREATED\)"):
+        extract.links(extract.want("CSAT-Score", START, END))
