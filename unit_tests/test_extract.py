@@ -261,7 +261,13 @@ def test_a_cut_off_download_is_retried(requests_mock, clock):
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
     body = csv_bytes(TRANSCRIPT)
     requests_mock.get(
-        f"{STORAGE}/a.csv", [{"content": body[:20], "headers": {"Content-Length": str(len(body))}}, {"status_code": 503}, {"content": body}]
+        f"{STORAGE}/a.csv",
+        [
+            {"content": body[:20], "headers": {"Content-Length": str(len(body))}},
+            {"status_code": 503},
+            {"status_code": 429},
+            {"content": body},
+        ],
     )
     extract = client(clock)
     assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
