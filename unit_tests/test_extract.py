@@ -264,7 +264,7 @@ def test_a_cut_off_download_is_retried(requests_mock, clock):
         f"{STORAGE}/a.csv",
         [
             {"content": body[:20], "headers": {"Content-Length": str(len(body))}},
-            {"status_code": 503},
+            {"status_code": 500},  # the smallest server error
             {"status_code": 429},
             {"content": body},
         ],

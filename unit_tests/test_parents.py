@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from source_freshchat.base import sync_resources
 from source_freshchat.config import parse_settings
 from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams import parents
@@ -167,3 +168,17 @@ def test_a_user_conversations_body_without_its_list_is_a_changed_shape(requests_
     requests_mock.get(f"{API}/users/u0/conversations", json={"conversations": {"id": "c0"}})
     with pytest.raises(Exception, match="has no 'conversations' list"):
         walked(walk_with())
+
+
+def test_a_walk_of_an_account_without_users_costs_nothing_in_the_discovery_record(requests_mock):
+    mock_users(requests_mock, created=[])
+    walk = walk_with()
+    assert walked(walk) == []
+    assert walk.walk_size == (0, 0)  # users walked, conversations found: what `auto` weighs against the change feed
+
+
+def test_replayed_conversations_estimate_the_next_stream_from_the_users_they_replay(requests_mock):
+    walk = walk_with()
+    walk.remember_conversations([(CREATED[0], [("c0", None)]), (CREATED[1], []), (CREATED[2], [("c2", None)])])
+    assert walked(walk, "messages") == [(CREATED[0], ["c0"]), (CREATED[1], []), (CREATED[2], ["c2"])]
+    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == 3
