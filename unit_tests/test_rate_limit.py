@@ -124,10 +124,11 @@ def test_two_whole_seconds_within_the_bounds_keep_the_upper_bound():
     assert windows.horizon == 5.0
 
 
-def test_a_429_while_pacing_by_whole_seconds_falls_back_to_the_upper_bound():
+def test_a_429_while_pacing_by_whole_seconds_falls_back_to_the_upper_bound(caplog):
     windows = learned_window()
     windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
     assert windows.horizon == pytest.approx(RESET - OPENED)
+    assert "Freshchat refused a paced request (HTTP 429): pacing its windows over 5.70s from now on" in caplog.messages
 
 
 def test_further_429s_widen_the_upper_bound_for_a_clock_behind_ours():
