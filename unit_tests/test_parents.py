@@ -182,3 +182,11 @@ def test_replayed_conversations_estimate_the_next_stream_from_the_users_they_rep
     walk.remember_conversations([(CREATED[0], [("c0", None)]), (CREATED[1], []), (CREATED[2], [("c2", None)])])
     assert walked(walk, "messages") == [(CREATED[0], ["c0"]), (CREATED[1], []), (CREATED[2], ["c2"])]
     assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == 3
+
+
+def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_mock):
+    mock_users(requests_mock)
+    walk = walk_with()
+    walked(walk)
+    walked(walk, "messages")
+    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == len(CREATED)
