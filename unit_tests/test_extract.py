@@ -555,3 +555,15 @@ def test_a_vanished_job_waiting_to_be_created_again_is_reported_as_not_created(r
     extract = client(clock, report_wait_minutes=5)
     with pytest.raises(ReportError, match=r"within 5 minutes \(last status NOT CREATED\)"):
         extract.links(extract.want("CSAT-Score", START, END))
+
+
+def test_a_storage_host_that_answers_404_fails_the_report_instead_of_reading_its_error_page(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", status_code=404, text="conversation_id,created_at\nnot,a-row\n")
+    extract = client(clock)
+    with pytest.raises(
+        ReportError, match=r"The storage host answered HTTP 404 for part 1 of 1 .*exports.storage.example/a.csv\)"
+    ) as raised:
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    assert "deadbeefsecret" not in raised.value.message
