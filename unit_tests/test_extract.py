@@ -567,3 +567,18 @@ def test_a_storage_host_that_answers_404_fails_the_report_instead_of_reading_its
     ) as raised:
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
     assert "deadbeefsecret" not in raised.value.message
+
+
+class BrokenStream(io.BytesIO):
+    """A body that breaks off mid-transfer, as a dropped connection does."""
+
+    def read(self, *args, **kwargs):
+        raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+
+
+def test_a_download_broken_off_mid_transfer_is_retried(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", [{"body": BrokenStream()}, {"content": csv_bytes(TRANSCRIPT)}])
+    extract = client(clock)
+    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2

@@ -63,7 +63,9 @@ def test_a_429_alone_does_not_block_the_budget():
 @pytest.mark.parametrize("reset", ["not-a-number", ""])
 def test_unreadable_headers_are_ignored(reset):
     budget = FreshchatAPIBudget(requests_per_minute=None)
-    budget.update_from_response(request(), response(remaining="lots", reset=reset))
+    sent = request()
+    budget.acquire_call(sent)
+    budget.update_from_response(sent, response(remaining="lots", reset=reset))
     assert timed_acquire(budget) < 0.1
 
 
