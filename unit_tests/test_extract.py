@@ -393,6 +393,8 @@ def test_requests_carry_timeouts(requests_mock, clock, mocker):
     list(extract.rows(extract.want("Chat-Transcript", START, END)))
     timeouts = {call.args[0].url.split("?")[0]: call.kwargs["timeout"] for send in sends for call in send.call_args_list}
     assert timeouts[REPORTS] == (10, 60) and timeouts[f"{STORAGE}/a.csv"] == (10, 300)
+    [download] = [call for call in sends[1].call_args_list]
+    assert download.kwargs["stream"] is True  # a report is written to disk as it arrives, never held whole in memory
 
 
 def test_downloads_ignore_netrc_credentials(requests_mock, clock, tmp_path, monkeypatch):
