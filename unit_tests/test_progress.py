@@ -28,16 +28,21 @@ def test_a_list_is_estimated_once_from_its_total():
     assert len(records) == 120 and estimates == [120]
 
 
-def test_a_walk_through_users_refines_its_estimate_as_the_sample_doubles():
+def estimates_of_a_walk(records_of_user, users=64):
+    """(users walked, estimate) for each estimate a stream reached through `users` users sends; user k has records_of_user(k)."""
     progress = StreamProgress("messages", lambda: "no waits")
     progress.rows_per_user = True
-    progress.listed(64)
-    estimates = []
-    for user in range(64):
-        per_user = 10 if user % 2 else 30  # 20 per user on average
-        _, sent = records_and_estimates(list(progress.track({"id": n} for n in range(per_user))))
+    progress.listed(users)
+    sent_after = []
+    for user in range(users):
+        _, sent = records_and_estimates(list(progress.track({"id": n} for n in range(records_of_user(user)))))
+        sent_after += [(progress.users_walked, estimate) for estimate in sent]
         progress.users_done()
-        estimates += sent
+    return sent_after
+
+
+def test_a_walk_through_users_refines_its_estimate_as_the_sample_doubles():
+    estimates = [estimate for _, estimate in estimates_of_a_walk(lambda user: 10 if user % 2 else 30)]  # 20 per user on average
     assert 1 <= len(estimates) <= 7  # after 1, 2, 4, ... 32 users at most
     assert abs(estimates[-1] - 64 * 20) <= 0.1 * 64 * 20
 
@@ -108,13 +113,6 @@ def test_a_walk_sends_no_estimate_and_logs_no_total_before_it_knows_how_many_use
 
 
 def test_a_walks_estimate_is_refreshed_each_time_the_users_walked_double():
-    progress = StreamProgress("conversations", lambda: "no waits")
-    progress.rows_per_user = True
-    progress.listed(64)
-    sent_after = []
-    for user in range(64):
-        _, sent = records_and_estimates(list(progress.track({"id": n} for n in range(user + 1))))  # user k has k + 1 records
-        sent_after += [(progress.users_walked, estimate) for estimate in sent]
-        progress.users_done()
+    sent_after = estimates_of_a_walk(lambda user: user + 1)  # user k has k + 1 records
     # After w users, w(w+1)/2 records: 32(w+1) for 64 users; it moves enough at every doubling.
     assert sent_after == [(w, 32 * (w + 1)) for w in (1, 2, 4, 8, 16, 32)]
