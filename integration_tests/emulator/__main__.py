@@ -31,7 +31,35 @@ def _parse_args(argv=None) -> argparse.Namespace:
         help="date the data within the Extract API's 15 months and stamp changes with the real time (default)",
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
+    readings = parser.add_argument_group("readings of the Extract API that no document settles (section 7 of the API notes)")
+    readings.add_argument(
+        "--report-max-window",
+        action="append",
+        default=[],
+        metavar="[EVENT=]HOURS",
+        help="refuse (400) a report window longer than HOURS, for EVENT or every event; repeatable",
+    )
+    readings.add_argument("--report-window-refusal", default=None, help="that 400's message; {hours}, {days} and {event} are filled in")
+    readings.add_argument("--report-daily-quota", type=int, default=None, help="report creations per UTC day; SIGUSR1 starts a new day")
+    readings.add_argument("--report-daily-quota-scope", choices=("event", "account"), default="event")
+    readings.add_argument("--no-report-quota-retry-after", action="store_true", help="the quota's 429 carries no Retry-After")
+    readings.add_argument("--report-time-zone", default=None, help="an IANA zone: report times are local, without an offset")
+    readings.add_argument("--report-time-format", choices=("iso", "space", "epoch_s", "epoch_ms"), default="iso")
+    readings.add_argument("--no-report-interval", action="store_true", help="a job's poll does not echo its window")
+    readings.add_argument("--no-account-time-zone", action="store_true", help="accounts/configuration has no timezone")
+    readings.add_argument("--report-payload", choices=("zip", "csv"), default="zip")
+    readings.add_argument("--report-header-style", choices=("snake", "title"), default="snake")
+    readings.add_argument("--long-message-chars", type=int, default=0, help="add one message this long (a pasted log) to the data")
     return parser.parse_args(argv)
+
+
+def _window_limits(specs) -> dict:
+    """`Chat-Transcript=24` and `720` (every event) as Behaviour.report_max_window_hours."""
+    limits = {}
+    for spec in specs:
+        event, _, hours = spec.rpartition("=")
+        limits[event or "*"] = float(hours)
+    return limits
 
 
 def main(argv=None) -> None:
@@ -40,7 +68,19 @@ def main(argv=None) -> None:
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         rate_limit_window_seconds=args.rate_limit_window_seconds,
+        report_max_window_hours=_window_limits(args.report_max_window),
+        report_daily_quota=args.report_daily_quota,
+        report_daily_quota_scope=args.report_daily_quota_scope,
+        report_daily_quota_retry_after=not args.no_report_quota_retry_after,
+        report_time_zone=args.report_time_zone,
+        report_time_format=args.report_time_format,
+        report_interval_echo=not args.no_report_interval,
+        account_time_zone=not args.no_account_time_zone,
+        report_payload=args.report_payload,
+        report_header_style=args.report_header_style,
     )
+    if args.report_window_refusal is not None:
+        behaviour.report_window_refusal = args.report_window_refusal
     emulator = FreshchatEmulator(
         seed=args.seed,
         users=args.users,
@@ -56,7 +96,11 @@ def main(argv=None) -> None:
     stopping = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stopping.set())
+    signal.signal(signal.SIGUSR1, lambda *_: emulator.new_day())
     with emulator:
+        if args.long_message_chars:
+            conversation_id = next(iter(emulator.data.conversations))
+            emulator.data.add_message(conversation_id, "user", message_parts=[{"text": {"content": "x" * args.long_message_chars}}])
         print(
             f"Freshchat emulator at {emulator.url}, report downloads at {emulator.storage_url} config: {json.dumps(emulator.config())}",
             flush=True,

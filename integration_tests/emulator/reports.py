@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import collections
 import csv
 import hashlib
 import hmac
@@ -25,12 +26,15 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Mapping, Optional
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from .data import MS_PER_HOUR, REPORT_EVENTS, Dataset, encode_json, iso_from_ms, ms_from_iso, now_ms, time_column
 from .responses import ApiError, Response, bad_request, too_many_requests
+
+DAILY_QUOTA_MESSAGE = "Daily limit of {limit} report requests reached{scope}; try again tomorrow"
 
 if TYPE_CHECKING:
     from .server import Behaviour
@@ -67,9 +71,11 @@ class Job:
     polls: int = 0
     pieces: Optional[list] = None  # set when the job completes
 
-    @property
-    def interval(self) -> str:
-        return f"{self.start}/{self.end}"
+    def interval(self, behaviour: Behaviour) -> str:
+        """The window as the poll echoes it: ISO-8601 in UTC, or the account's local time as in Freshchat's example."""
+        if behaviour.report_time_zone is None:
+            return f"{self.start}/{self.end}"
+        return f"{local_time(self.start, behaviour.report_time_zone)}_{local_time(self.end, behaviour.report_time_zone)}"
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -79,27 +85,47 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month_index + 1, day=day)
 
 
+def local_time(iso: str, zone: str) -> str:
+    """`2019-08-21 05:30:00.0`: a UTC time in the zone's wall-clock time, with no offset, as Java prints a timestamp."""
+    moment = datetime.fromtimestamp(ms_from_iso(iso) / 1000, tz=ZoneInfo(zone))
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 100_000}"
+
+
+def row_time(iso: str, behaviour: Behaviour, header_style: str) -> str:
+    """A row's time in the behaviour's format and zone; title-style reports write `2025-07-10 19:47:55` by default."""
+    if behaviour.report_time_format in ("epoch_s", "epoch_ms"):
+        epoch_ms = ms_from_iso(iso)
+        return str(epoch_ms // 1000 if behaviour.report_time_format == "epoch_s" else epoch_ms)
+    zone = behaviour.report_time_zone
+    if zone is not None:
+        wall = datetime.fromtimestamp(ms_from_iso(iso) / 1000, tz=ZoneInfo(zone)).replace(tzinfo=None)
+        text = wall.isoformat(timespec="milliseconds")
+    else:
+        text = iso.removesuffix("Z") if behaviour.report_time_format == "space" else iso
+    if behaviour.report_time_format == "space":
+        return text.replace("T", " ")
+    if header_style == "title":
+        return text[:19].replace("T", " ")
+    return text
+
+
 def title_header(column: str) -> str:
     return " ".join(TITLE_ACRONYMS.get(word, word.capitalize()) for word in column.split("_"))
 
 
-def render_csv(event: str, rows: list, header_style: str) -> bytes:
+def render_csv(event: str, rows: list, behaviour: Behaviour) -> bytes:
     """UTF-8 with a BOM, as spreadsheets export it; quoting as the csv module's default dialect."""
     columns = REPORT_EVENTS[event]
     time_name = time_column(event)
+    header_style = behaviour.report_header_style
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    if header_style == "title":
-        writer.writerow(map(title_header, columns))
-        # Title-style reports write times like "2025-07-10 19:47:55": UTC, seconds, no zone.
-        writer.writerows([row[name][:19].replace("T", " ") if name == time_name else row[name] for name in columns] for row in rows)
-    else:
-        writer.writerow(columns)
-        writer.writerows([row[name] for name in columns] for row in rows)
+    writer.writerow(map(title_header, columns) if header_style == "title" else columns)
+    writer.writerows([row_time(row[name], behaviour, header_style) if name == time_name else row[name] for name in columns] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def render_zip(event: str, piece_number: int, rows: list, header_style: str, file_count: int) -> bytes:
+def render_zip(event: str, piece_number: int, rows: list, behaviour: Behaviour, file_count: int) -> bytes:
     """A ZIP of file_count CSV files, each with its header and a consecutive share of the rows."""
     share = max(1, math.ceil(len(rows) / file_count))
     archive = io.BytesIO()
@@ -108,7 +134,7 @@ def render_zip(event: str, piece_number: int, rows: list, header_style: str, fil
             name = f"{event}_{piece_number}_{index + 1}.csv"
             zipped.writestr(
                 zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)),
-                render_csv(event, rows[index * share : (index + 1) * share], header_style),
+                render_csv(event, rows[index * share : (index + 1) * share], behaviour),
             )
     return archive.getvalue()
 
@@ -129,6 +155,7 @@ class ReportDesk:
         self._jobs: dict[str, Job] = {}
         self._quota_window_start = -math.inf
         self._quota_used = 0
+        self._used_today: collections.Counter = collections.Counter()  # job creations today, by event (or "*")
         self._signing_key = secrets.token_bytes(32)
         self._issued: set[str] = set()
         self._revoked: set[str] = set()
@@ -139,6 +166,8 @@ class ReportDesk:
         """POST /v2/reports/raw: validates, takes a slot of the creation quota, answers 202 with the job's link."""
         _check_available(behaviour)
         start, end, event = _validated_request(body, behaviour)
+        _check_window(start, end, event, behaviour)
+        self._take_daily_slot(event, behaviour)
         wait_seconds = self._take_job_slot(behaviour)
         if wait_seconds is not None:
             raise too_many_requests(wait_seconds, behaviour.retry_after)
@@ -157,18 +186,45 @@ class ReportDesk:
             if job is None:
                 raise ApiError(404, "NOT_FOUND", f"report {job_id} not found")
             job.polls += 1
-            answer = {"id": job.id, "interval": job.interval}
+            answer = {"id": job.id, **({"interval": job.interval(behaviour)} if behaviour.report_interval_echo else {})}
             if job.pieces is None:
                 if job.polls <= behaviour.report_pending_polls or behaviour.report_never_completes:
                     return {**answer, "status": "PENDING" if job.polls == 1 else "IN_PROGRESS"}
                 if job.fails:
                     return {**answer, "status": "FAILED"}
                 job.pieces = _pieces(job, data, behaviour)
+            zone = behaviour.report_time_zone
             links = [
-                {"from": piece.start, "to": piece.end, "status": "COMPLETED", "link": {"href": self._signed_link(job, number, behaviour)}}
+                {
+                    "from": piece.start if zone is None else local_time(piece.start, zone),
+                    "to": piece.end if zone is None else local_time(piece.end, zone),
+                    "status": "COMPLETED",
+                    "link": {"href": self._signed_link(job, number, behaviour)},
+                }
                 for number, piece in enumerate(job.pieces, start=1)
             ]
         return {**answer, "status": "COMPLETED", "links": links}
+
+    def _take_daily_slot(self, event: str, behaviour: Behaviour) -> None:
+        """Counts a creation against the daily quota, or answers 429 until the next UTC day (with or without Retry-After)."""
+        limit = behaviour.report_daily_quota
+        if limit is None:
+            return
+        key = event if behaviour.report_daily_quota_scope == "event" else "*"
+        with self._lock:
+            if self._used_today[key] < limit:
+                self._used_today[key] += 1
+                return
+        now = datetime.now(timezone.utc)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+        scope = f" for event {event}" if key == event else ""
+        error = too_many_requests(math.ceil((midnight - now).total_seconds()), behaviour.report_daily_quota_retry_after)
+        error.message = DAILY_QUOTA_MESSAGE.format(limit=limit, scope=scope)
+        raise error
+
+    def new_day(self) -> None:
+        with self._lock:
+            self._used_today.clear()
 
     def _take_job_slot(self, behaviour: Behaviour) -> Optional[int]:
         """None when a job may be created now, else the seconds until the quota's window ends."""
@@ -240,8 +296,8 @@ class ReportDesk:
             return storage_error(404, "NoSuchKey", "The specified key does not exist.")
         rows = job.pieces[number - 1].rows
         if matched["kind"] == "csv":
-            return Response(200, render_csv(job.event, rows, behaviour.report_header_style), CSV_TYPE)
-        body = render_zip(job.event, number, rows, behaviour.report_header_style, behaviour.report_files_per_zip)
+            return Response(200, render_csv(job.event, rows, behaviour), CSV_TYPE)
+        body = render_zip(job.event, number, rows, behaviour, behaviour.report_files_per_zip)
         return Response(200, body, ZIP_TYPE)
 
     def _first_redirect(self, path: str, query: Mapping, behaviour: Behaviour) -> Optional[Response]:
@@ -317,6 +373,14 @@ def _validated_request(body: bytes, behaviour: Behaviour) -> tuple[str, str, str
     if event in behaviour.refused_events:
         raise bad_request(f"Event {event} is not supported for this account")
     return iso_from_ms(start_ms), iso_from_ms(end_ms), event
+
+
+def _check_window(start: str, end: str, event: str, behaviour: Behaviour) -> None:
+    """A window longer than the event's limit is refused as a bad request, in the behaviour's words."""
+    limits = behaviour.report_max_window_hours
+    limit = limits.get(event, limits.get("*"))
+    if limit is not None and ms_from_iso(end) - ms_from_iso(start) > limit * MS_PER_HOUR:
+        raise bad_request(behaviour.report_window_refusal.format(hours=limit, days=limit / 24, event=event))
 
 
 def _take_failure(behaviour: Behaviour, event: str) -> bool:

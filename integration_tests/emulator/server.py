@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Callable, Iterable, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from .data import DATA_START_MS, Dataset, canonical_timestamp, encode_json, recent_start_ms
 from .reports import ReportDesk, storage_cookie
@@ -97,6 +98,16 @@ class Behaviour:
     report_files_per_zip: int = 1
     report_header_style: str = "snake"  # "snake": conversation_id; "title": "Conversation ID", plain UTC times
     storage_redirect: Optional[str] = None  # "https" or "http": a link's first request is redirected there
+    # Readings of the Extract API that no document settles (section 7 of the API notes); the defaults are the first reading.
+    report_max_window_hours: dict = field(default_factory=dict)  # event (or "*": every event) -> longest window; longer: 400
+    report_window_refusal: str = "The time range between start and end must not exceed {hours:g} hours"  # that 400's message
+    report_daily_quota: Optional[int] = None  # job creations per UTC day (ReportDesk.new_day() starts the next); None: unlimited
+    report_daily_quota_scope: str = "event"  # "event": each event has its own quota; "account": one for all events
+    report_daily_quota_retry_after: bool = True  # the quota's 429 says when the day ends (Retry-After); False: no advice at all
+    report_time_zone: Optional[str] = None  # an IANA zone: report times (rows, links, interval) are local, without an offset
+    report_time_format: str = "iso"  # row times: "iso", "space" (2025-07-10 19:47:55.442), "epoch_s" or "epoch_ms"
+    report_interval_echo: bool = True  # a poll's answer echoes the job's window as `interval`; False: no interval
+    account_time_zone: bool = True  # accounts/configuration has a `timezone` (report_time_zone when set); False: none
 
     def __post_init__(self):
         choices = {
@@ -107,10 +118,14 @@ class Behaviour:
             "report_payload": ("zip", "csv"),
             "report_header_style": ("snake", "title"),
             "storage_redirect": (None, "https", "http"),
+            "report_daily_quota_scope": ("event", "account"),
+            "report_time_format": ("iso", "space", "epoch_s", "epoch_ms"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Behaviour.{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.report_time_zone is not None:
+            ZoneInfo(self.report_time_zone)  # an unknown zone fails here, not at the first report
 
 
 # -- requests and routes ---------------------------------------------------------------------
@@ -356,7 +371,12 @@ def _outbound_messages(request: Request, data: Dataset, behaviour: Behaviour) ->
 
 # -- single-resource endpoints ---------------------------------------------------------------
 def _account_configuration(request: Request, data: Dataset, behaviour: Behaviour) -> dict:
-    return data.account
+    account = dict(data.account)
+    if not behaviour.account_time_zone:
+        del account["timezone"]
+    elif behaviour.report_time_zone is not None:
+        account["timezone"] = behaviour.report_time_zone
+    return account
 
 
 def _conversation_fields(request: Request, data: Dataset, behaviour: Behaviour) -> list:
@@ -773,6 +793,10 @@ class FreshchatEmulator:
             self.storage_log.clear()
         for server, _ in self._servers:
             server.connections_opened = 0
+
+    def new_day(self) -> None:
+        """The Extract API's daily quota starts again, as at midnight UTC."""
+        self.reports.new_day()
 
     def expire_links(self) -> None:
         """Every report link issued so far answers 403 "Request has expired"; polling the job again gives fresh ones."""
