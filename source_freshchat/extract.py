@@ -26,10 +26,10 @@ import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from time import monotonic
 from time import sleep as wait
-from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -141,11 +141,73 @@ def normalise_column(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
-def report_time(value: Any) -> Optional[datetime]:
-    """An event time as reports write it: ISO-8601 with or without zone (UTC), a space for the T, or epoch (s or ms)."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return moment_of(int(value.strip()))
-    return moment_of(value)
+# ISO-8601 or `2019-08-21 05:30:00.0` (a fraction of any length), with or without an offset.
+REPORT_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
+# Offsets of the world's zones lie within this, in steps of a quarter hour.
+MAX_UTC_OFFSET = timedelta(hours=14)
+OFFSET_STEP = timedelta(minutes=15)
+MAX_DST_SHIFT = timedelta(hours=1)
+
+
+def report_time(value: Any, zone: tzinfo = timezone.utc) -> Optional[datetime]:
+    """An event time as reports write it, in UTC: ISO-8601 or a space for the T, a time without an offset being in `zone`,
+    or epoch seconds or milliseconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return moment_of(int(text))
+    matched = REPORT_TIME.fullmatch(text)
+    if matched is None:
+        return None
+    date, hour, minute, second, fraction, offset = matched.groups()
+    try:
+        moment = datetime.fromisoformat(date).replace(
+            hour=int(hour or 0), minute=int(minute or 0), second=int(second or 0), microsecond=int((fraction or "0")[:6].ljust(6, "0"))
+        )
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=zone if offset is None else offset_zone(offset)).astimezone(timezone.utc)
+
+
+def offset_zone(offset: str) -> tzinfo:
+    if offset.upper() == "Z":
+        return timezone.utc
+    digits = offset[1:].replace(":", "")
+    size = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return timezone(size if offset[0] == "+" else -size)
+
+
+def has_offset(value: Any) -> bool:
+    """Whether a report time says its own zone: epoch numbers and times with Z or an offset do; wall-clock times do not."""
+    text = str(value).strip()
+    matched = REPORT_TIME.fullmatch(text)
+    return text.isdigit() or (matched is not None and matched.group(6) is not None)
+
+
+def interval_offsets(interval: Any, start: datetime, end: datetime) -> Optional[Tuple[timedelta, timedelta]]:
+    """How far the wall clock of a poll's `interval` echo runs ahead of UTC at each end of the window [start, end] asked.
+
+    The echo is `<start>/<end>` or `<start>_<end>` (Freshchat's example: `2019-08-21 05:30:00.0_...`). An echo written
+    with offsets speaks UTC: (0, 0). None where it shows nothing: absent, unreadable, or not the window that was asked
+    (an end that is no whole quarter hour away from it). The two ends differ where the window spans a change of DST.
+    """
+    parts = re.split(r"[/_]", str(interval or "").strip())
+    if len(parts) != 2 or not all(parts):
+        return None
+    offsets = []
+    for echoed, asked in zip(parts, (start, end)):
+        wall = report_time(echoed)
+        if wall is None:
+            return None
+        offset = wall - asked.astimezone(timezone.utc) if not has_offset(echoed) else timedelta(0)
+        step = round(offset / OFFSET_STEP) * OFFSET_STEP
+        if abs(step) > MAX_UTC_OFFSET or abs(offset - step) > timedelta(minutes=1):
+            return None
+        offsets.append(step)
+    if abs(offsets[1] - offsets[0]) > MAX_DST_SHIFT:
+        return None
+    return offsets[0], offsets[1]
 
 
 def safe_url(url: str) -> str:
@@ -458,7 +520,7 @@ class ExtractClient:
         for refresh in range(LINK_REFRESHES + 1):
             link = job.links[index]
             try:
-                return self._download(link.url, f"part {index + 1} of {len(job.links)} of {job.describe()}")
+                return self.download(link.url, f"part {index + 1} of {len(job.links)} of {job.describe()}")
             except LinkExpired:
                 if refresh == LINK_REFRESHES:
                     break
@@ -473,7 +535,8 @@ class ExtractClient:
         if len(job.links) <= index:
             raise ReportError(f"Freshchat's fresh links for {job.describe()} no longer include part {index + 1}.")
 
-    def _download(self, url: str, what: str) -> IO[bytes]:
+    def download(self, url: str, what: str) -> IO[bytes]:
+        """A link's payload in a temporary file, retried on connection errors, 429 and 5xx; LinkExpired on a 403."""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             problem = self._try_download(url, what)
             if not isinstance(problem, str):
