@@ -33,6 +33,9 @@ DEFAULT_FEED_OVERLAP_MINUTES = 60
 MAX_FEED_OVERLAP_MINUTES = 7 * 24 * 60
 DEFAULT_REPORT_WAIT_MINUTES = 60  # reports take minutes; working clients give up after an hour or more
 MAX_REPORT_WAIT_MINUTES = 24 * 60
+# A quota's 429 that asks for longer than this (a daily quota, until midnight) ends the reading for this sync instead.
+DEFAULT_REPORT_QUOTA_WAIT_MINUTES = 10
+MAX_REPORT_QUOTA_WAIT_MINUTES = 24 * 60
 
 DOMAIN_EXAMPLES = (
     "a valid domain looks like `acme`, `acme.freshchat.com`, `acme-123-abc.freshchat.com`, "
@@ -58,6 +61,7 @@ class FreshchatSettings:
     full_walk_interval: timedelta = timedelta(days=DEFAULT_FULL_WALK_INTERVAL_DAYS)
     feed_overlap: timedelta = timedelta(minutes=DEFAULT_FEED_OVERLAP_MINUTES)
     report_wait: timedelta = timedelta(minutes=DEFAULT_REPORT_WAIT_MINUTES)
+    report_quota_wait: timedelta = timedelta(minutes=DEFAULT_REPORT_QUOTA_WAIT_MINUTES)
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -85,6 +89,11 @@ def parse_settings(config: Mapping[str, Any]) -> FreshchatSettings:
         ),
         report_wait=timedelta(
             minutes=parse_whole_number(config, "report_wait_minutes", DEFAULT_REPORT_WAIT_MINUTES, 1, MAX_REPORT_WAIT_MINUTES, "minutes")
+        ),
+        report_quota_wait=timedelta(
+            minutes=parse_whole_number(
+                config, "report_quota_wait_minutes", DEFAULT_REPORT_QUOTA_WAIT_MINUTES, 1, MAX_REPORT_QUOTA_WAIT_MINUTES, "minutes"
+            )
         ),
     )
 

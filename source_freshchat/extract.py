@@ -23,6 +23,7 @@ import http.cookiejar
 import io
 import logging
 import re
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from time import monotonic
 from time import sleep as wait
 from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -73,6 +75,16 @@ DOWNLOAD_TIMEOUT = (10, 300)
 API_TIMEOUT = (10, 60)
 CHUNK_BYTES = 1 << 20
 WAIT_LOG_SECONDS = 60.0
+MIN_PIECE = timedelta(hours=1)  # a window refused at this length is not split further: the stream fails, with Freshchat's words
+PIECES_AHEAD = 3  # pieces of one read created ahead of the one a consumer waits for, so that they generate meanwhile
+# Consumers keep a row whose time lies this far before their window: Freshchat defines a job's window, perhaps in the
+# account's zone (up to 14 h off UTC), and a row read twice is de-duplicated by its key.
+ZONE_MARGIN = timedelta(hours=25)
+# A 400 that says the event is not offered names it (or says "event") and says so; one that speaks of the window does not.
+NOT_OFFERED = re.compile(r"\bnot\s+(supported|available|enabled|allowed|permitted|offered)\b|\b(unknown|invalid|unsupported)\b", re.I)
+WINDOW_WORDS = re.compile(r"\b(range|window|interval|duration|period|span|hours?|days?|weeks?|months?|exceed\w*|longer|start|end)\b", re.I)
+STATED_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(hour|hr|day|week|month)s?\b", re.I)
+UNIT_HOURS = {"hour": 1, "hr": 1, "day": 24, "week": 24 * 7, "month": 24 * 28}  # a month at its shortest, to stay inside a limit
 DONE_STATUSES = {"COMPLETED", "SUCCESS"}
 FAILED_STATUSES = {"FAILED", "ERROR"}
 
@@ -112,11 +124,16 @@ Row = Dict[str, Optional[str]]
 
 
 class ReportError(AirbyteTracedException):
-    """A report this sync cannot have. `refused`: the account does not offer it (no Extract API, or not this event)."""
+    """A report this sync cannot have.
 
-    def __init__(self, message: str, refused: bool = False, failure_type: FailureType = FailureType.system_error) -> None:
-        super().__init__(message=message, internal_message=message, failure_type=failure_type)
+    `refused`: the account does not offer it (no Extract API, or not this event). `quota`: Freshchat's quota on creating
+    reports is used up for longer than `report_quota_wait_minutes`; a later sync can have it.
+    """
+
+    def __init__(self, message: str, refused: bool = False, quota: bool = False) -> None:
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
         self.refused = refused
+        self.quota = quota
 
 
 class LinkExpired(Exception):
@@ -230,6 +247,10 @@ def check_download_url(url: str) -> None:
 
 
 # -- reading payloads ----------------------------------------------------------------------
+# A pasted log can make one message_parts field far larger than the csv module's default limit of 128 kB; memory bounds it.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
 def report_rows(payload: IO[bytes]) -> Iterator[Row]:
     """Rows of a downloaded report: every CSV file of a ZIP archive in turn, or a plain CSV."""
     payload.seek(0)
@@ -287,9 +308,12 @@ class ReportLink:
 
 @dataclass
 class ReportJob:
+    """One piece of a read: a job Freshchat generates for one window."""
+
     event: str
     start: datetime
     end: datetime
+    read: Optional["ReportRead"] = field(default=None, repr=False)
     job_id: Optional[str] = None
     status: str = "NOT CREATED"
     links: List[ReportLink] = field(default_factory=list)
@@ -298,6 +322,8 @@ class ReportJob:
     next_poll_at: float = 0.0
     poll_interval: float = FIRST_POLL_SECONDS
     last_wait_log: float = 0.0
+    quota_waited: float = 0.0  # seconds this job has waited for the creation quota, 429 after 429
+    superseded: bool = False  # Freshchat refused the window: smaller pieces replace it
     error: Optional[ReportError] = None
 
     @property
@@ -306,10 +332,57 @@ class ReportJob:
 
     @property
     def finished(self) -> bool:
-        return self.error is not None or self.status in DONE_STATUSES
+        return self.error is not None or self.superseded or self.status in DONE_STATUSES
+
+    @property
+    def deferred(self) -> bool:
+        """Not created, and the quota leaves it to a later sync."""
+        return self.job_id is None and self.read is not None and self.read.deferred is not None
 
     def describe(self) -> str:
         return f"the {self.event} report for {self.window}"
+
+
+@dataclass
+class ReportRead:
+    """One event over [start, end], asked for in pieces no longer than the event's longest accepted window, oldest first.
+
+    Pieces are cut when the queue first looks at the read, so that windows learned from any stream's state count. The
+    queue creates at most PIECES_AHEAD pieces beyond the furthest one a consumer waits for, so the reads of a sync take
+    turns at the creation quota and no read asks for a year of jobs up front.
+    """
+
+    event: str
+    start: datetime
+    end: datetime
+    pieces: List[ReportJob] = field(default_factory=list)
+    furthest: int = 0
+    deferred: Optional[ReportError] = None  # the quota ends this read for this sync, at its first piece not created
+
+    def describe(self) -> str:
+        return f"the {self.event} report for {format_timestamp(self.start)} to {format_timestamp(self.end)}"
+
+
+def refuses_event(message: str, event: str) -> bool:
+    """A 400 that says the event itself is unknown or not offered, rather than that the window is too long."""
+    names_event = re.search(r"\bevent\b", message, re.I) is not None or event.lower() in message.lower()
+    return names_event and NOT_OFFERED.search(message) is not None and WINDOW_WORDS.search(message) is None
+
+
+def stated_limit(message: str, refused: timedelta) -> Optional[timedelta]:
+    """The longest window that a refusal's words name and that is shorter than the refused one ("must not exceed 24 hours")."""
+    lengths = [float(number) * UNIT_HOURS[unit.lower()] for number, unit in STATED_LIMIT.findall(message)]
+    shorter = [timedelta(hours=hours) for hours in lengths if MIN_PIECE <= timedelta(hours=hours) < refused]
+    return max(shorter, default=None)
+
+
+def describe_length(length: timedelta) -> str:
+    hours = length.total_seconds() / 3600
+    return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
+
+
+def zone_name(zone: tzinfo) -> str:
+    return str(getattr(zone, "key", None) or zone.tzname(None) or zone)
 
 
 class ExtractClient:
@@ -326,8 +399,12 @@ class ExtractClient:
         self.api_budget = api_budget
         self._clock = clock or monotonic
         self._sleep = sleep or wait
-        self._jobs: List[ReportJob] = []
+        self._reads: List[ReportRead] = []
+        self._windows: Dict[str, timedelta] = {}  # event -> the longest window known to be accepted
         self._creation_allowed_at = 0.0
+        self._echo: Optional[Tuple[datetime, datetime, Tuple[timedelta, timedelta]]] = None
+        self._zone: Optional[tzinfo] = None
+        self._zone_from_echo = False
         tolerated = {
             400: "the Extract API refused the request",
             403: "no Extract API for this account or token",
@@ -348,28 +425,58 @@ class ExtractClient:
         self._environment = requests.Session()  # reads the environment's proxy and CA settings, never sends
 
     # -- what the sync needs ------------------------------------------------------------------
-    def want(self, event: str, start: datetime, end: datetime) -> ReportJob:
-        """Registers that this sync needs `event` from `start`; consumers of the same event share one job when they can."""
-        for job in self._jobs:
-            if job.event != event or job.error is not None:
+    def want(self, event: str, start: datetime, end: datetime) -> ReportRead:
+        """Registers that this sync needs `event` from `start`; consumers of the same event share one read when they can."""
+        for read in self._reads:
+            if read.event != event or any(piece.error is not None for piece in read.pieces):
                 continue
-            if job.job_id is None:
-                job.start, job.end = min(job.start, start), max(job.end, end)
-                return job
-            if job.start <= start:
-                return job
-        job = ReportJob(event, start, end)
-        self._jobs.append(job)
-        return job
+            if not read.pieces:
+                read.start, read.end = min(read.start, start), max(read.end, end)
+                return read
+            if read.start <= start:
+                return read
+        read = ReportRead(event, start, end)
+        self._reads.append(read)
+        return read
 
-    def links(self, job: ReportJob) -> List[ReportLink]:
-        """Waits for the job (creating and polling every wanted job meanwhile) and returns its download links."""
-        self._wait_for(job)
-        return list(job.links)
+    def learn_window(self, event: str, hours: Any) -> None:
+        """A window a previous sync found Freshchat to accept for `event` (from state): pieces are cut no longer than it."""
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours >= MIN_PIECE / timedelta(hours=1):
+            return
+        length = timedelta(hours=hours)
+        if event not in self._windows or length < self._windows[event]:
+            self._windows[event] = length
 
-    def rows(self, job: ReportJob) -> Iterator[Row]:
-        for index, _ in enumerate(self.links(job)):
-            yield from self.link_rows(job, index)
+    def window_hours(self, event: str) -> Optional[float]:
+        """The longest window of `event` this sync knows Freshchat to accept, in hours, for the state; None: no limit seen."""
+        length = self._windows.get(event)
+        return None if length is None else length / timedelta(hours=1)
+
+    def pieces(self, read: ReportRead) -> Iterator[ReportJob]:
+        """The read's pieces in time order, each once Freshchat has finished it.
+
+        Stops early where the quota leaves the rest of the read to a later sync; `read.deferred` then says why.
+        """
+        self._cut(read)
+        index = 0
+        while index < len(read.pieces):
+            job = read.pieces[index]
+            read.furthest = max(read.furthest, index)
+            self._wait_for(job)
+            if job.superseded:
+                continue  # cut into smaller pieces, the first of which now stands at `index`
+            if job.deferred:
+                return
+            yield job
+            index += 1
+
+    def rows(self, read: ReportRead) -> Iterator[Row]:
+        """Every row of the read; raises `read.deferred` where the quota leaves part of it to a later sync."""
+        for job in self.pieces(read):
+            for index in range(len(job.links)):
+                yield from self.link_rows(job, index)
+        if read.deferred is not None:
+            raise read.deferred
 
     def link_rows(self, job: ReportJob, index: int) -> Iterator[Row]:
         """The rows behind one link of a finished job, downloaded to a temporary file first."""
@@ -383,28 +490,108 @@ class ExtractClient:
                     "Please report this with the sync logs."
                 ) from None
 
+    # -- report times ------------------------------------------------------------------------
+    def report_time(self, value: Any) -> Optional[datetime]:
+        """A report's time in UTC; one written without an offset is read in the zone of `time_zone`."""
+        if value is None or has_offset(value):
+            return report_time(value)
+        return report_time(value, self.time_zone())
+
+    def time_is_certain(self, value: Any) -> bool:
+        """Whether `report_time(value)` is the moment Freshchat meant: it carries its zone, or an echo showed the zone."""
+        return has_offset(value) or (self._zone is not None and self._zone_from_echo)
+
+    def time_zone(self) -> tzinfo:
+        """The zone of report times written without an offset; found once per sync, and logged.
+
+        From the offset between a poll's `interval` echo and the window asked (the account's configured zone where it
+        agrees, for its changes of DST); else the account's configured zone; else UTC.
+        """
+        if self._zone is None:
+            self._zone, how = self._find_zone()
+            level = logging.WARNING if how.startswith("nothing") else logging.INFO
+            logger.log(level, f"Report times written without an offset are read as {zone_name(self._zone)}: {how}")
+        return self._zone
+
+    def _find_zone(self) -> Tuple[tzinfo, str]:
+        if self._echo is not None:
+            start, end, offsets = self._echo
+            self._zone_from_echo = True
+            if offsets == (timedelta(0), timedelta(0)):
+                return timezone.utc, "Freshchat echoes a report's window in UTC"
+            account = self._account_zone()
+            if account is not None and (start.astimezone(account).utcoffset(), end.astimezone(account).utcoffset()) == offsets:
+                return account, "the account's time zone, which Freshchat's echo of a report's window confirms"
+            return timezone(offsets[0]), "the offset of Freshchat's echo of a report's window from the window asked"
+        account = self._account_zone()
+        if account is not None:
+            return account, "the account's time zone (Freshchat echoed no report window to check it against)"
+        return timezone.utc, "nothing tells their zone (no echo of a report's window, no time zone in the account's configuration)"
+
+    def _account_zone(self) -> Optional[tzinfo]:
+        """The zone the account's configuration names, asked once and not retried: it is a hint, and without it times read as UTC."""
+        probe = HttpClient(
+            name="extract_api_zone",
+            logger=logger,
+            error_handler=FreshchatErrorHandler(logger, {status: "no time zone from the account" for status in (400, 403, 404, 429)}),
+            api_budget=self.api_budget,
+            authenticator=TokenAuthenticator(self._settings.api_key),
+            disable_retries=True,
+        )
+        try:
+            _, response = probe.send_request(
+                "GET", self._url("accounts/configuration"), request_kwargs={"timeout": API_TIMEOUT}, headers={"Accept": "application/json"}
+            )
+            body = json_body(response) if response.ok else None
+            name = body.get("timezone") if isinstance(body, dict) else None
+            return ZoneInfo(name) if isinstance(name, str) and name else None
+        except Exception as error:  # any failure leaves the hint out; the caller logs what it falls back to
+            logger.info(f"Could not read the account's time zone: {type(error).__name__}")
+            return None
+
     # -- the job queue -------------------------------------------------------------------------
+    def _cut(self, read: ReportRead) -> None:
+        if not read.pieces:
+            read.pieces = self._pieces_of(read, read.start, read.end)
+
+    def _pieces_of(self, read: ReportRead, start: datetime, end: datetime) -> List[ReportJob]:
+        length = self._windows.get(read.event)
+        if length is None or end - start <= length:
+            return [ReportJob(read.event, start, end, read)]
+        count = -(-(end - start) // length)
+        bounds = [start + length * index for index in range(count)] + [end]
+        return [ReportJob(read.event, piece_start, piece_end, read) for piece_start, piece_end in zip(bounds, bounds[1:])]
+
+    def _queued(self) -> List[ReportJob]:
+        """The jobs the queue creates and polls now: each read's pieces up to PIECES_AHEAD beyond the furthest waited for."""
+        jobs = []
+        for read in self._reads:
+            self._cut(read)
+            jobs.extend(read.pieces[: read.furthest + PIECES_AHEAD])
+        return jobs
+
     def _wait_for(self, job: ReportJob) -> None:
-        while not job.finished:
+        while not job.finished and not job.deferred:
             now = self._clock()
+            self._give_up_on_overdue_jobs(now)
             self._create_jobs(now)
             self._poll_due_jobs(now)
-            self._give_up_on_overdue_jobs(now)
-            if job.finished:
+            if job.finished or job.deferred:
                 break
             self._sleep(max(0.05, self._next_action_at() - self._clock()))
         if job.error is not None:
             raise job.error
 
     def _next_action_at(self) -> float:
-        moments = [job.next_poll_at for job in self._jobs if job.job_id and not job.finished]
-        if any(job.job_id is None and job.error is None for job in self._jobs):
+        queued = self._queued()
+        moments = [job.next_poll_at for job in queued if job.job_id and not job.finished]
+        if any(job.job_id is None and not job.finished and not job.deferred for job in queued):
             moments.append(self._creation_allowed_at)
         return min(moments, default=self._clock() + FIRST_POLL_SECONDS)
 
     def _create_jobs(self, now: float) -> None:
-        for job in self._jobs:
-            if job.job_id is not None or job.error is not None:
+        for job in self._queued():
+            if job.job_id is not None or job.finished or job.deferred:
                 continue
             if now < self._creation_allowed_at:
                 return
@@ -417,12 +604,7 @@ class ExtractClient:
         )
         status = response.status_code
         if status == 429:
-            wait = seconds_until_retry(response) or CREATION_WAIT_WITHOUT_ADVICE_SECONDS
-            self._creation_allowed_at = self._clock() + wait
-            job.created_at = job.created_at or now  # a quota that never frees up is bounded by the same wait as a slow report
-            logger.info(
-                f"Freshchat's Extract API limits how often reports are created: waiting {wait:.0f}s before creating {job.describe()}"
-            )
+            self._wait_for_quota(job, now, response)
             return
         if status in (403, 404):
             job.error = ReportError(
@@ -432,7 +614,7 @@ class ExtractClient:
             )
             return
         if status == 400:
-            job.error = ReportError(f"Freshchat refused {job.describe()}: {error_message(response) or 'HTTP 400'}", refused=True)
+            self._refused_window(job, error_message(response) or "HTTP 400")
             return
         body = json_body(response)
         job_id = body.get("id") if isinstance(body, dict) else None
@@ -446,8 +628,60 @@ class ExtractClient:
         job.poll_interval = FIRST_POLL_SECONDS
         logger.info(f"Created {job.describe()} (job {job.job_id})")
 
+    def _wait_for_quota(self, job: ReportJob, now: float, response: requests.Response) -> None:
+        """A 429 on creation: wait for the quota, unless it asks for longer than `report_quota_wait_minutes` in all."""
+        advice = seconds_until_retry(response)
+        wait = CREATION_WAIT_WITHOUT_ADVICE_SECONDS if advice is None else advice
+        job.quota_waited += wait
+        answer = error_message(response) or "HTTP 429"
+        bound = self._settings.report_quota_wait.total_seconds()
+        if wait > bound or job.quota_waited > bound:
+            assert job.read is not None
+            frees = f"at about {format_timestamp(datetime.now(timezone.utc) + timedelta(seconds=advice))}" if advice else "later"
+            job.read.deferred = ReportError(
+                f"Freshchat's quota on creating {job.event} reports is used up ({answer}); it frees up {frees}, "
+                f"beyond `report_quota_wait_minutes` ({bound / 60:.0f})",
+                quota=True,
+            )
+            for piece in job.read.pieces:
+                if piece.job_id is None:
+                    piece.created_at = 0.0  # a deferred piece is not overdue: it waits for a later sync
+            logger.info(f"{job.read.deferred.message}: the rest of {job.read.describe()} waits for a later sync")
+            return
+        self._creation_allowed_at = self._clock() + wait
+        job.created_at = job.created_at or now  # a quota that never frees up is bounded by the same wait as a slow report
+        logger.info(
+            f"Freshchat's Extract API limits how often reports are created ({answer}): waiting {wait:.0f}s before creating {job.describe()}"
+        )
+
+    def _refused_window(self, job: ReportJob, answer: str) -> None:
+        """A 400: the event refused for good, or a window too long for it, which is asked for again in smaller pieces."""
+        if refuses_event(answer, job.event):
+            job.error = ReportError(f"Freshchat refused {job.describe()}: {answer}", refused=True)
+            return
+        length = job.end - job.start
+        if length <= MIN_PIECE:
+            job.error = ReportError(
+                f"Freshchat refused {job.describe()}, and no smaller window is asked for: {answer}. Please report this with the sync logs."
+            )
+            return
+        shorter = stated_limit(answer, length) or max(MIN_PIECE, length / 2)
+        self._windows[job.event] = min(self._windows.get(job.event, shorter), shorter)
+        logger.info(
+            f"Freshchat refused a window of {describe_length(length)} for {job.event} reports ({answer}); "
+            f"asking for it in pieces of at most {describe_length(self._windows[job.event])}"
+        )
+        read = job.read
+        assert read is not None
+        index = read.pieces.index(job)
+        after = next((i for i in range(index + 1, len(read.pieces)) if read.pieces[i].job_id is not None), len(read.pieces))
+        until = read.pieces[after].start if after < len(read.pieces) else read.end
+        for replaced in read.pieces[index:after]:
+            replaced.superseded = True
+        read.pieces[index:after] = self._pieces_of(read, job.start, until)
+
     def _poll_due_jobs(self, now: float) -> None:
-        for job in self._jobs:
+        for job in self._queued():
             if job.job_id and not job.finished and job.next_poll_at <= now:
                 self._poll(job)
 
@@ -457,10 +691,12 @@ class ExtractClient:
         )
         now = self._clock()
         if response.status_code == 429:
-            job.next_poll_at = now + (seconds_until_retry(response) or job.poll_interval)
+            advised = seconds_until_retry(response) or job.poll_interval
+            job.next_poll_at = now + min(advised, self._settings.report_quota_wait.total_seconds())
             return
         if response.status_code in (400, 403, 404):
-            self._recreate_or_fail(job, f"its job {job.job_id} answered HTTP {response.status_code}")
+            answer = error_message(response) or "no message"
+            self._recreate_or_fail(job, f"its job {job.job_id} answered HTTP {response.status_code} ({answer})")
             return
         body = json_body(response)
         status = str(body.get("status") or "").upper() if isinstance(body, dict) else ""
@@ -470,6 +706,9 @@ class ExtractClient:
             return
         pending_links = [link for link in links if str(link.get("status") or "COMPLETED").upper() not in DONE_STATUSES]
         if status in DONE_STATUSES and not pending_links:
+            if self._echo is None and isinstance(body, dict):
+                offsets = interval_offsets(body.get("interval"), job.start, job.end)
+                self._echo = None if offsets is None else (job.start, job.end, offsets)
             # In time order, so a consumer that checkpoints after each link never skips an earlier one.
             job.links = sorted((self._link_of(link) for link in links), key=lambda link: report_time(link.start) or job.end)
             if not all(link.url for link in job.links):
@@ -505,8 +744,8 @@ class ExtractClient:
 
     def _give_up_on_overdue_jobs(self, now: float) -> None:
         limit = self._settings.report_wait.total_seconds()
-        for job in self._jobs:
-            if job.created_at and not job.finished and now - job.created_at > limit:
+        for job in self._queued():
+            if job.created_at and not job.finished and not job.deferred and now - job.created_at > limit:
                 job.error = ReportError(
                     f"Freshchat did not finish {job.describe()} within {limit / 60:.0f} minutes (last status {job.status}); "
                     "raise `report_wait_minutes`, or try again later."

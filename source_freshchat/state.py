@@ -20,7 +20,7 @@ Rules:
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping, Optional
 
@@ -179,7 +179,9 @@ class DiscoveryRecord:
     """How a conversations or messages stream last found its conversations, kept in its state under `discovery`.
 
     `{"last_full_walk": "<when the last complete walk started>", "changes_through": "<every change before this was read>",
-      "feed_since_walk": true|false, "walk_users": U, "walk_conversations": C}`
+      "feed_since_walk": true|false, "walk_users": U, "walk_conversations": C, "report_windows": {"<event>": hours}}`
+
+    `report_windows` holds the longest window Freshchat accepted for a feed's event where it refused a longer one.
     """
 
     last_full_walk: Optional[datetime] = None
@@ -187,6 +189,7 @@ class DiscoveryRecord:
     feed_since_walk: bool = False
     walk_users: int = 0
     walk_conversations: int = 0
+    report_windows: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, state: Optional[Mapping[str, Any]]) -> "DiscoveryRecord":
@@ -209,6 +212,7 @@ class DiscoveryRecord:
             raw.get("feed_since_walk") is True,
             count("walk_users"),
             count("walk_conversations"),
+            dict(raw["report_windows"]) if isinstance(raw.get("report_windows"), Mapping) else {},
         )
 
     def to_state(self) -> Mapping[str, Any]:
@@ -218,6 +222,7 @@ class DiscoveryRecord:
             "feed_since_walk": self.feed_since_walk,
             "walk_users": self.walk_users,
             "walk_conversations": self.walk_conversations,
+            **({"report_windows": dict(self.report_windows)} if self.report_windows else {}),
         }
 
     @property

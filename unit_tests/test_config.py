@@ -12,11 +12,13 @@ from source_freshchat.config import (
     DEFAULT_FEED_OVERLAP_MINUTES,
     DEFAULT_FULL_WALK_INTERVAL_DAYS,
     DEFAULT_NUM_WORKERS,
+    DEFAULT_REPORT_QUOTA_WAIT_MINUTES,
     DEFAULT_REPORT_WAIT_MINUTES,
     DISCOVERY_MODES,
     MAX_FEED_OVERLAP_MINUTES,
     MAX_FULL_WALK_INTERVAL_DAYS,
     MAX_NUM_WORKERS,
+    MAX_REPORT_QUOTA_WAIT_MINUTES,
     MAX_REPORT_WAIT_MINUTES,
     format_timestamp,
     parse_api_key,
@@ -159,6 +161,12 @@ DISCOVERY_KEYS = {
     "full_walk_interval_days": (DEFAULT_FULL_WALK_INTERVAL_DAYS, 1, MAX_FULL_WALK_INTERVAL_DAYS, lambda s: s.full_walk_interval.days),
     "feed_overlap_minutes": (DEFAULT_FEED_OVERLAP_MINUTES, 0, MAX_FEED_OVERLAP_MINUTES, lambda s: s.feed_overlap.total_seconds() / 60),
     "report_wait_minutes": (DEFAULT_REPORT_WAIT_MINUTES, 1, MAX_REPORT_WAIT_MINUTES, lambda s: s.report_wait.total_seconds() / 60),
+    "report_quota_wait_minutes": (
+        DEFAULT_REPORT_QUOTA_WAIT_MINUTES,
+        1,
+        MAX_REPORT_QUOTA_WAIT_MINUTES,
+        lambda s: s.report_quota_wait.total_seconds() / 60,
+    ),
 }
 
 

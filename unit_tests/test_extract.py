@@ -54,6 +54,11 @@ def client(clock: FakeClock, **config) -> ExtractClient:
     return ExtractClient(parse_settings({**CONFIG, **config}), clock=clock, sleep=clock.sleep)
 
 
+def links(extract: ExtractClient, read) -> List:
+    """Every link of a read, each piece waited for in turn."""
+    return [link for piece in extract.pieces(read) for link in piece.links]
+
+
 def csv_bytes(rows: List[List[str]], bom: bool = True) -> bytes:
     text = io.StringIO()
     csv.writer(text).writerows(rows)
@@ -132,10 +137,10 @@ def test_every_wanted_job_is_created_before_the_first_one_is_waited_for(requests
     requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
     extract = client(clock)
     first, second = extract.want("Conversation-Created", START, END), extract.want("CSAT-Score", START, END)
-    extract.links(first)
+    links(extract, first)
     methods = [request.method for request in requests_mock.request_history]
     assert methods[:2] == ["POST", "POST"]
-    assert second.job_id == "j2"
+    assert second.pieces[0].job_id == "j2"
 
 
 def test_consumers_of_one_event_share_one_job_that_covers_the_earliest_start(requests_mock, clock):
@@ -150,7 +155,7 @@ def test_a_429_on_creation_waits_as_told_and_logs_the_wait(requests_mock, clock,
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
     extract = client(clock)
     with caplog.at_level(logging.INFO, logger="airbyte"):
-        extract.links(extract.want("CSAT-Score", START, END))
+        links(extract, extract.want("CSAT-Score", START, END))
     assert clock.sleeps[0] == pytest.approx(61)
     assert any("waiting 61s before creating the CSAT-Score report" in message for message in caplog.messages)
 
@@ -160,7 +165,7 @@ def test_a_failed_job_is_created_again_then_fails_naming_the_event_and_window(re
     requests_mock.get(f"{REPORTS}/j1", json={"id": "j1", "status": "FAILED"})
     extract = client(clock)
     with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError) as raised:
-        extract.links(extract.want("Resolution-Time", START, END))
+        links(extract, extract.want("Resolution-Time", START, END))
     assert not [message for message in caplog.messages if message.startswith("Waiting for")]  # a failed job is not waited on
     assert len([message for message in caplog.messages if message.endswith("creating it again")]) == 2  # not after giving up
     assert requests_mock.call_count == 2 * 3  # three creations, each polled once: the README's documented limit
@@ -173,7 +178,7 @@ def test_a_job_that_never_completes_fails_after_the_configured_wait(requests_moc
     requests_mock.get(f"{REPORTS}/j1", json={"id": "j1", "status": "IN_PROGRESS"})
     extract = client(clock, report_wait_minutes=5)
     with pytest.raises(ReportError) as raised:
-        extract.links(extract.want("Response-Time", START, END))
+        links(extract, extract.want("Response-Time", START, END))
     assert "did not finish the Response-Time report" in raised.value.message and "within 5 minutes" in raised.value.message
     assert 300 <= clock.now - 100_000 <= 300 + 30  # polled up to the bound, at most one 30 s interval past it
     assert max(clock.sleeps) <= 30
@@ -186,7 +191,7 @@ def test_refusals_are_marked_refused(requests_mock, clock, status, refused_text)
     requests_mock.post(REPORTS, status_code=status, json={"code": status, "status": "BAD", "message": "Event not supported"})
     extract = client(clock)
     with pytest.raises(ReportError) as raised:
-        extract.links(extract.want("Chat-Transcript", START, END))
+        links(extract, extract.want("Chat-Transcript", START, END))
     assert raised.value.refused and refused_text in raised.value.message
 
 
@@ -204,7 +209,7 @@ def test_an_expired_link_is_replaced_by_polling_the_job_again(requests_mock, clo
     requests_mock.get(f"{STORAGE}/new.csv", content=csv_bytes(TRANSCRIPT))
     extract = client(clock, report_wait_minutes=5)
     job = extract.want("Chat-Transcript", START, END)
-    extract.links(job)
+    links(extract, job)
     clock.now += 3600  # the sync read other streams for an hour: fresh links get a wait bound of their own
     with caplog.at_level(logging.INFO, logger="airbyte"):
         assert len(list(extract.rows(job))) == 2
@@ -338,7 +343,7 @@ def test_a_creation_quota_that_never_frees_up_fails_within_the_report_wait(reque
     requests_mock.post(REPORTS, status_code=429, headers={"Retry-After": "60"}, json={"code": 429})
     extract = client(clock, report_wait_minutes=3)
     with pytest.raises(ReportError, match="did not finish the CSAT-Score report .* within 3 minutes"):
-        extract.links(extract.want("CSAT-Score", START, END))
+        links(extract, extract.want("CSAT-Score", START, END))
     assert requests_mock.call_count <= 5
 
 
@@ -346,7 +351,7 @@ def test_polls_start_after_2_s_and_grow_by_half_up_to_30_s(requests_mock, clock)
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "IN_PROGRESS"}}] * 9 + [{"json": completed("j1")}])
     extract = client(clock)
-    extract.links(extract.want("CSAT-Score", START, END))
+    links(extract, extract.want("CSAT-Score", START, END))
     assert clock.sleeps == pytest.approx([2.0, 3.0, 4.5, 6.75, 10.125, 15.1875, 22.78125, 30.0, 30.0, 30.0])
 
 
@@ -355,10 +360,10 @@ def test_a_later_consumer_reuses_a_created_job_that_covers_it_and_gets_a_new_one
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
     extract = client(clock)
     created = extract.want("Message-Sent", START, END)
-    extract.links(created)
+    links(extract, created)
     assert extract.want("Message-Sent", START + timedelta(days=1), END) is created
     earlier = extract.want("Message-Sent", START - timedelta(days=1), END)
-    assert earlier is not created and earlier.job_id is None and earlier.start == START - timedelta(days=1)
+    assert earlier is not created and not earlier.pieces and earlier.start == START - timedelta(days=1)
 
 
 def test_downloads_are_tried_four_times_then_fail_without_the_link_query(requests_mock, clock):
@@ -427,8 +432,8 @@ def test_while_creation_is_rate_limited_no_other_job_is_created(requests_mock, c
     requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
     extract = client(clock)
     first, second = extract.want("CSAT-Score", START, END), extract.want("Response-Time", START, END)
-    extract.links(first)
-    extract.links(second)
+    links(extract, first)
+    links(extract, second)
     posts = [r for r in requests_mock.request_history if r.method == "POST"]
     assert len(posts) == 3 and clock.sleeps[0] == pytest.approx(30)
 
@@ -437,7 +442,7 @@ def test_a_429_on_a_poll_waits_as_told_and_polls_again(requests_mock, clock):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", [{"status_code": 429, "headers": {"Retry-After": "17"}, "json": {}}, {"json": completed("j1")}])
     extract = client(clock)
-    extract.links(extract.want("CSAT-Score", START, END))
+    links(extract, extract.want("CSAT-Score", START, END))
     assert clock.sleeps == pytest.approx([2.0, 17.0])
 
 
@@ -449,8 +454,8 @@ def test_a_job_that_vanishes_is_created_again_with_polls_from_2_s(requests_mock,
     extract = client(clock)
     with caplog.at_level(logging.INFO, logger="airbyte"):
         job = extract.want("CSAT-Score", START, END)
-        extract.links(job)
-    assert job.job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx([2.0, 3.0, 2.0, 3.0])  # j2's polls: 2 s, 3 s...
+        links(extract, job)
+    assert job.pieces[0].job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx([2.0, 3.0, 2.0, 3.0])  # j2's polls: 2 s, 3 s...
     assert any(f"Its job j1 answered HTTP {status}" in message for message in caplog.messages)
     assert any("Created the CSAT-Score report" in message and "(job j2)" in message for message in caplog.messages)
     assert any(message.startswith("The CSAT-Score report for") and "is ready: 0 link(s)" in message for message in caplog.messages)
@@ -463,8 +468,8 @@ def test_a_failed_link_inside_a_completed_job_creates_the_job_again(requests_moc
     requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
     extract = client(clock)
     job = extract.want("CSAT-Score", START, END)
-    extract.links(job)
-    assert job.job_id == "j2"
+    links(extract, job)
+    assert job.pieces[0].job_id == "j2"
 
 
 def test_a_pending_link_keeps_the_job_waiting_and_a_link_without_status_counts_as_done(requests_mock, clock):
@@ -473,7 +478,7 @@ def test_a_pending_link_keeps_the_job_waiting_and_a_link_without_status_counts_a
     done = {"id": "j1", "status": "COMPLETED", "links": [{"link": {"href": f"{STORAGE}/a.csv"}}]}
     requests_mock.get(f"{REPORTS}/j1", [{"json": pending}, {"json": done}])
     extract = client(clock)
-    assert [link.url for link in extract.links(extract.want("CSAT-Score", START, END))] == [f"{STORAGE}/a.csv"]
+    assert [link.url for link in links(extract, extract.want("CSAT-Score", START, END))] == [f"{STORAGE}/a.csv"]
     assert len(clock.sleeps) == 2
 
 
@@ -482,10 +487,10 @@ def test_answers_without_a_job_id_or_a_link_url_fail_the_report_loudly(requests_
     requests_mock.get(f"{REPORTS}/j2", json={"id": "j2", "status": "COMPLETED", "links": [{"status": "COMPLETED", "link": {}}]})
     extract = client(clock)
     with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError, match="has no job id"):
-        extract.links(extract.want("CSAT-Score", START, END))
+        links(extract, extract.want("CSAT-Score", START, END))
     assert not [message for message in caplog.messages if message.startswith("Created the CSAT-Score report")]
     with caplog.at_level(logging.INFO, logger="airbyte"), pytest.raises(ReportError, match="has no URL"):
-        extract.links(extract.want("Response-Time", START, END))
+        links(extract, extract.want("Response-Time", START, END))
     assert not [message for message in caplog.messages if "is ready" in message]
 
 
@@ -493,7 +498,7 @@ def test_a_429_on_creation_without_advice_waits_a_minute(requests_mock, clock):
     requests_mock.post(REPORTS, [{"status_code": 429, "json": {"code": 429}}, {"json": {"id": "j1"}}])
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
     extract = client(clock)
-    extract.links(extract.want("CSAT-Score", START, END))
+    links(extract, extract.want("CSAT-Score", START, END))
     assert clock.sleeps[0] == pytest.approx(60)  # the reported quota: about one creation per minute
 
 
@@ -519,7 +524,7 @@ def test_a_slow_report_logs_its_wait_once_a_minute_not_at_every_poll(requests_mo
     requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "IN_PROGRESS"}}] * 12 + [{"json": completed("j1")}])
     extract = client(clock, report_wait_minutes=10)
     with caplog.at_level(logging.INFO, logger="airbyte"):
-        extract.links(extract.want("CSAT-Score", START, END))
+        links(extract, extract.want("CSAT-Score", START, END))
     waits = [message for message in caplog.messages if message.startswith("Waiting for the CSAT-Score report")]
     # 12 polls in 4 minutes (at 2 s, 5 s, ... 64 s, 94 s, ...): the first one logs, then one line per minute.
     assert waits[0].endswith("IN_PROGRESS after 2s; next poll in 3s (gives up after 10 min)")
@@ -556,7 +561,7 @@ def test_a_vanished_job_waiting_to_be_created_again_is_reported_as_not_created(r
     requests_mock.get(f"{REPORTS}/j1", status_code=404, json={"code": 404, "status": "NOT_FOUND"})
     extract = client(clock, report_wait_minutes=5)
     with pytest.raises(ReportError, match=r"within 5 minutes \(last status NOT CREATED\)"):
-        extract.links(extract.want("CSAT-Score", START, END))
+        links(extract, extract.want("CSAT-Score", START, END))
 
 
 def test_a_storage_host_that_answers_404_fails_the_report_instead_of_reading_its_error_page(requests_mock, clock):

@@ -22,9 +22,8 @@ def csv_text(header, *rows) -> str:
 
 def mock_event(requests_mock, event: str, *link_bodies: str, status: int = 200, listed_backwards: bool = False) -> None:
     if status != 200:
-        requests_mock.post(
-            f"{API}/reports/raw", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": "not allowed"}
-        )
+        message = f"Event {event} is not supported for this account"
+        requests_mock.post(f"{API}/reports/raw", status_code=status, json={"code": status, "status": "BAD_REQUEST", "message": message})
         return
     requests_mock.post(f"{API}/reports/raw", json=lambda request, _: {"id": f"job-{request.json()['event']}"})
     links = []
@@ -148,18 +147,20 @@ def test_links_are_read_in_time_order_whatever_order_freshchat_lists_them(reques
     assert states == sorted(states)
 
 
-def test_rows_before_the_window_are_left_out(requests_mock):
+def test_rows_more_than_a_day_before_the_window_are_left_out_and_nearer_ones_kept(requests_mock):
+    """A job's window is Freshchat's to define, perhaps in the account's zone: only a row far outside it is another read's."""
     header = ["conversation_id", "created_at"]
     through = NOW - timedelta(hours=2)
-    mock_event(
-        requests_mock,
-        "Conversation-Created",
-        csv_text(header, ["old", format_timestamp(through - timedelta(hours=3))], ["new", format_timestamp(through)]),
-    )
+    rows = [
+        ["shared", format_timestamp(through - timedelta(hours=27))],  # the window starts an hour before `through`
+        ["zone", format_timestamp(through - timedelta(hours=25))],
+        ["new", format_timestamp(through)],
+    ]
+    mock_event(requests_mock, "Conversation-Created", csv_text(header, *rows))
     output = run_read(
         ["conversation_created"], sync_mode=SyncMode.incremental, state={"conversation_created": {"created_at": format_timestamp(through)}}
     )
-    assert [r["conversation_id"] for r in records_of(output, "conversation_created")] == ["new"]
+    assert [r["conversation_id"] for r in records_of(output, "conversation_created")] == ["zone", "new"]
 
 
 def test_a_value_of_the_wrong_type_is_null_and_counted_in_one_warning(requests_mock):
@@ -211,7 +212,7 @@ def test_a_stream_read_on_its_own_asks_for_its_job_when_it_starts(requests_mock)
     [stream] = [s for s in SourceFreshchat().streams(CONFIG) if s.name == "agent_activity"]
     assert not requests_mock.request_history  # not selected by a read: nothing asked yet
     slices = list(stream.stream_slices(sync_mode=SyncMode.full_refresh))
-    assert slices == [{"link": 0}]
+    assert slices == [{"piece": 0, "link": 0}]
     assert [r["agent_id"] for r in stream.read_records(SyncMode.full_refresh, stream_slice=slices[0])] == ["a1"]
 
 

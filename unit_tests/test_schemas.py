@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Tuple
 
 import pytest
+import requests_mock
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from jsonschema import Draft7Validator, FormatChecker
 
@@ -561,7 +562,9 @@ def report_sample(stream: str, row: Mapping[str, str]) -> Mapping[str, Any]:
     event = next(event for event in EVENTS.values() if event.stream == stream)
     settings = parse_settings({"domain": "acme", "api_key": "key"})
     normalised = {normalise_column(name): value or None for name, value in row.items()}
-    return ReportStream(event, settings, ExtractClient(settings), {}).record_of(normalised)
+    with requests_mock.Mocker() as api:  # times without an offset are read in the account's zone
+        api.get(f"{settings.api_base}accounts/configuration", json={"timezone": "Etc/UTC"})
+        return ReportStream(event, settings, ExtractClient(settings), {}).record_of(normalised)
 
 
 REPORT_ROWS = {

@@ -23,7 +23,7 @@ from airbyte_cdk.models import SyncMode
 
 from ..base import sync_resources
 from ..config import FreshchatSettings, format_timestamp
-from ..extract import EVENTS, ExtractClient, ReportError, ReportJob, reach_floor, report_time, window_end
+from ..extract import EVENTS, ZONE_MARGIN, ExtractClient, ReportError, ReportRead, reach_floor, window_end
 from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
 from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
 
@@ -64,14 +64,16 @@ class ChangeFeed:
         self._settings = settings
         self._extract = extract
         self.start, self.end = start, end
-        self._jobs: Dict[str, ReportJob] = {event: extract.want(event, start, end) for event in (*CONVERSATION_EVENTS, ALL_MESSAGES_EVENT)}
+        self._reads: Dict[str, ReportRead] = {
+            event: extract.want(event, start, end) for event in (*CONVERSATION_EVENTS, ALL_MESSAGES_EVENT)
+        }
         self._changed: Optional[List[str]] = None
 
     def changed_conversations(self) -> List[str]:
         """Ids of the conversations touched in the window, in the order their first event happened; read once per sync."""
         if self._changed is None:
             first_seen: Dict[str, datetime] = {}
-            for event in list(self._jobs):
+            for event in list(self._reads):
                 self._collect(event, first_seen)
             self._changed = sorted(first_seen, key=lambda conversation_id: first_seen[conversation_id])
             logger.info(
@@ -92,17 +94,17 @@ class ChangeFeed:
                 f"Freshchat refused the {ALL_MESSAGES_EVENT} report ({error.message}); the change feed sees agents' messages only "
                 f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the next full walk."
             )
-            self._jobs[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
+            self._reads[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
             self._collect(AGENT_MESSAGES_EVENT, first_seen)
 
     def _rows_in_window(self, event: str) -> Iterator[Tuple[str, datetime]]:
         time_column = EVENTS[event].time_column
         rows = without_id = 0
-        for row in self._extract.rows(self._jobs[event]):
+        for row in self._extract.rows(self._reads[event]):
             rows += 1
-            moment = report_time(row.get(time_column)) or self.end  # an unreadable time is kept: better read twice than never
-            if moment < self.start:
-                continue  # the job was shared with a consumer that needed an earlier start
+            moment = self._extract.report_time(row.get(time_column)) or self.end  # an unreadable time is kept: better twice than never
+            if moment < self.start - ZONE_MARGIN:
+                continue  # the read was shared with a consumer that needed an earlier start
             conversation_id = row.get("conversation_id")
             if not conversation_id:
                 without_id += 1
@@ -127,6 +129,11 @@ class ChangeFeed:
     def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
         """Nothing to keep: each stream of a feed sync reads the same changed list."""
 
+    def report_windows(self) -> Dict[str, float]:
+        """The longest windows Freshchat accepted for the feed's events, where it refused longer ones: for the state."""
+        windows = {event: self._extract.window_hours(event) for event in self._reads}
+        return {event: hours for event, hours in windows.items() if hours is not None}
+
 
 class ConversationDiscovery:
     """Decides once per sync, for conversations and messages together, whether they walk or follow the feed."""
@@ -136,6 +143,9 @@ class ConversationDiscovery:
         self._walk = walk
         self._extract = extract
         self._records = {name: DiscoveryRecord.from_state(state) for name, (_, state) in selection.items() if name in FAN_OUT_STREAMS}
+        for record in self._records.values():
+            for event, hours in record.report_windows.items():
+                extract.learn_window(event, hours)
         self._feed: Optional[ChangeFeed] = None
         if self._records:
             reason = self._walk_reason({name: selection[name] for name in self._records})
@@ -206,6 +216,7 @@ class ConversationDiscovery:
         if plan.feed:
             feed = plan.source
             assert isinstance(feed, ChangeFeed)
-            return DiscoveryRecord(record.last_full_walk, feed.end, True, record.walk_users, record.walk_conversations)
+            windows = {**record.report_windows, **feed.report_windows()}
+            return DiscoveryRecord(record.last_full_walk, feed.end, True, record.walk_users, record.walk_conversations, windows)
         users, conversations = walk_size or (record.walk_users, record.walk_conversations)
-        return DiscoveryRecord(started, started, False, users, conversations)
+        return DiscoveryRecord(started, started, False, users, conversations, record.report_windows)

@@ -1,31 +1,49 @@
 """One incremental stream per Extract API event (agent performance and conversation lifecycle).
 
 Every stream is the same reader over a row of `extract.EVENTS`: the event, its time column (the cursor) and what
-identifies a row. Its window is `[max(state - overlap, start_date, the 15-month floor), now]`; the job is the sync's
-shared one for that event; each link of the finished job is a slice, so the CDK checkpoints after every link and a
-restarted sync does not download finished links again. Values are typed by the stream's JSON schema (numbers,
-date-times in ISO-8601 UTC, JSON text parsed), and columns the schema does not know are kept as text.
+identifies a row. Its window is `[max(state - overlap, start_date, the 15-month floor), now]`, read as the sync's
+shared `ReportRead` of that event: pieces no longer than Freshchat accepts, oldest first. Each link of each finished
+piece is a slice, so the CDK checkpoints after every link and a restarted sync does not download finished links
+again. Values are typed by the stream's JSON schema (numbers, date-times in ISO-8601 UTC, JSON text parsed), and
+columns the schema does not know are kept as text.
 
-State: `{"<time column>": "<every event before this was read>"}`, the end of the window read so far.
+Where Freshchat's quota stops the read (see `report_quota_wait_minutes`), the stream ends this sync at its last finished
+piece, says how far it got, and the next sync goes on from there.
+
+State: `{"<time column>": "<every event before this was read>", "report_window_hours": <longest window accepted>}`;
+the second key only once Freshchat has refused a longer window, so that the next sync asks in pieces at once.
 """
 
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 
 from ..config import FreshchatSettings, format_timestamp
-from ..extract import EVENTS, ExtractClient, ReportError, ReportEvent, ReportJob, ReportLink, Row, reach_floor, report_time, window_end
+from ..extract import (
+    EVENTS,
+    ZONE_MARGIN,
+    ExtractClient,
+    ReportError,
+    ReportEvent,
+    ReportJob,
+    ReportRead,
+    Row,
+    describe_length,
+    reach_floor,
+    window_end,
+)
 from ..state import moment_of
 from .discovery import Selection
 
 logger = logging.getLogger("airbyte")
 
 KEY_COLUMN = "event_id"
+WINDOW_KEY = "report_window_hours"
 
 
 class ReportStream(CheckpointMixin, Stream):
@@ -36,8 +54,8 @@ class ReportStream(CheckpointMixin, Stream):
         self._settings = settings
         self._extract = extract
         self._through: Optional[datetime] = None
-        self._job: Optional[ReportJob] = None
-        self._links: List[ReportLink] = []
+        self._read: Optional[ReportRead] = None
+        self._pieces: List[ReportJob] = []  # the pieces handed out as slices so far, in time order
         self._converters: Optional[Dict[str, Any]] = None
         self._unconverted: Dict[str, int] = {}
         super().__init__()
@@ -60,7 +78,11 @@ class ReportStream(CheckpointMixin, Stream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        return {self.cursor_field: format_timestamp(self._through)} if self._through else {}
+        state: MutableMapping[str, Any] = {self.cursor_field: format_timestamp(self._through)} if self._through else {}
+        window = self._extract.window_hours(self.event.name)
+        if window is not None:
+            state[WINDOW_KEY] = window
+        return state
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
@@ -69,10 +91,11 @@ class ReportStream(CheckpointMixin, Stream):
             logger.warning(f"Unreadable {self.name} state {str(value)[:200]!r}: this stream is read again from its earliest window.")
             moment = None
         self._through = moment
+        self._extract.learn_window(self.event.name, (value or {}).get(WINDOW_KEY))
 
     def _want(self, sync_mode: SyncMode) -> None:
         self._start = self._window_start(sync_mode)
-        self._job = self._extract.want(self.event.name, self._start, window_end())
+        self._read = self._extract.want(self.event.name, self._start, window_end())
 
     def _window_start(self, sync_mode: SyncMode) -> datetime:
         floor = reach_floor(datetime.now(timezone.utc))
@@ -91,18 +114,31 @@ class ReportStream(CheckpointMixin, Stream):
     def stream_slices(
         self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None
     ) -> Iterable[Optional[Mapping[str, Any]]]:
-        if self._job is None:  # read outside a planned sync (e.g. a single stream in tests)
+        if self._read is None:  # read outside a planned sync (e.g. a single stream in tests)
             self._want(sync_mode)
-        assert self._job is not None
+        assert self._read is not None
         try:
-            self._links = self._extract.links(self._job)
+            for piece in self._extract.pieces(self._read):
+                self._pieces.append(piece)
+                if not piece.links:  # nothing happened in its window
+                    self._through = max(self._through or piece.end, piece.end)
+                for index, _ in enumerate(piece.links):
+                    yield {"piece": len(self._pieces) - 1, "link": index}
         except ReportError as error:
             if not error.refused:
                 raise
             logger.warning(f"The {self.name} stream is empty this sync: {error.message}")
             return
-        for index, _ in enumerate(self._links):
-            yield {"link": index}
+        if self._read.deferred is not None:
+            self._warn_deferred(self._read.deferred)
+        for column, count in self._unconverted.items():
+            logger.warning(f"{self.name}: {count} values of column {column} did not have the schema's type and were read as null")
+
+    def _warn_deferred(self, deferred: ReportError) -> None:
+        assert self._read is not None
+        total = self._read.end - self._start
+        done = max(timedelta(0), (self._through or self._start) - self._start)
+        logger.warning(f"{self.name}: {describe_length(done)} of {describe_length(total)} read; continues next sync. {deferred.message}")
 
     def read_records(
         self,
@@ -111,25 +147,30 @@ class ReportStream(CheckpointMixin, Stream):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        assert self._job is not None and stream_slice is not None  # stream_slices, which the CDK runs first, sets both
-        index = stream_slice["link"]
-        for row in self._extract.link_rows(self._job, index):
-            moment = report_time(row.get(self.cursor_field))
-            if moment is not None and moment < self._start:
-                continue  # the job was shared with a consumer that needed an earlier start
+        assert stream_slice is not None  # stream_slices, which the CDK runs first, hands out the piece
+        piece, index = self._pieces[stream_slice["piece"]], stream_slice["link"]
+        for row in self._extract.link_rows(piece, index):
+            moment = self._extract.report_time(row.get(self.cursor_field))
+            if moment is not None and moment < self._start - ZONE_MARGIN:
+                continue  # the read was shared with a consumer that needed an earlier start
             yield self.record_of(row)
-        self._read_through(index)
+        self._read_through(piece, index)
 
-    def _read_through(self, index: int) -> None:
-        """After link `index` (links in time order): everything before its end, or the window's after the last, is read."""
-        assert self._job is not None
-        last = index == len(self._links) - 1
-        moment = self._job.end if last else report_time(self._links[index].end)
+    def _read_through(self, piece: ReportJob, index: int) -> None:
+        """After link `index` of a piece (links in time order): everything before its end, or the piece's after the last, is read.
+
+        A link's end counts only where its zone is certain; otherwise the state waits for the end of the piece, a time
+        this connector asked for.
+        """
+        end = piece.links[index].end
+        if index == len(piece.links) - 1:
+            moment: Optional[datetime] = piece.end
+        elif self._extract.time_is_certain(end):
+            moment = self._extract.report_time(end)
+        else:
+            moment = None
         if moment is not None and (self._through is None or moment > self._through):
-            self._through = min(moment, self._job.end)
-        if last:
-            for column, count in self._unconverted.items():
-                logger.warning(f"{self.name}: {count} values of column {column} did not have the schema's type and were read as null")
+            self._through = min(moment, piece.end)
 
     def record_of(self, row: Row) -> Dict[str, Any]:
         record: Dict[str, Any] = {}
@@ -158,19 +199,18 @@ class ReportStream(CheckpointMixin, Stream):
             for column, schema in self.get_json_schema().get("properties", {}).items():
                 types = set(schema.get("type") or [])
                 if schema.get("format") == "date-time":
-                    self._converters[column] = iso_time
+                    self._converters[column] = self._iso_time
                 elif "number" in types:
                     self._converters[column] = number
                 elif types & {"array", "object"}:
                     self._converters[column] = json.loads
         return self._converters
 
-
-def iso_time(value: str) -> str:
-    moment = report_time(value)
-    if moment is None:
-        raise ValueError(value)
-    return format_timestamp(moment)
+    def _iso_time(self, value: str) -> str:
+        moment = self._extract.report_time(value)
+        if moment is None:
+            raise ValueError(value)
+        return format_timestamp(moment)
 
 
 def number(value: str) -> float:
