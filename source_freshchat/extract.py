@@ -462,6 +462,7 @@ class ExtractClient:
         while index < len(read.pieces):
             job = read.pieces[index]
             read.furthest = max(read.furthest, index)
+            self._create_jobs(self._clock())  # the pieces now in reach generate while this one is read
             self._wait_for(job)
             if job.superseded:
                 continue  # cut into smaller pieces, the first of which now stands at `index`

@@ -455,7 +455,9 @@ def test_a_job_that_vanishes_is_created_again_with_polls_from_2_s(requests_mock,
     with caplog.at_level(logging.INFO, logger="airbyte"):
         job = extract.want("CSAT-Score", START, END)
         links(extract, job)
-    assert job.pieces[0].job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx([2.0, 3.0, 2.0, 3.0])  # j2's polls: 2 s, 3 s...
+    assert job.pieces[0].job_id == "j2" and [s for s in clock.sleeps if s >= 1] == pytest.approx(
+        [2.0, 3.0, 2.0, 3.0]
+    )  # j2's polls: 2 s, 3 s...
     assert any(f"Its job j1 answered HTTP {status}" in message for message in caplog.messages)
     assert any("Created the CSAT-Score report" in message and "(job j2)" in message for message in caplog.messages)
     assert any(message.startswith("The CSAT-Score report for") and "is ready: 0 link(s)" in message for message in caplog.messages)
