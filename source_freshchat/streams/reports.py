@@ -33,7 +33,6 @@ from ..extract import (
     ReportJob,
     ReportRead,
     Row,
-    describe_length,
     reach_floor,
     window_end,
 )
@@ -138,7 +137,8 @@ class ReportStream(CheckpointMixin, Stream):
         assert self._read is not None
         total = self._read.end - self._start
         done = max(timedelta(0), (self._through or self._start) - self._start)
-        logger.warning(f"{self.name}: {describe_length(done)} of {describe_length(total)} read; continues next sync. {deferred.message}")
+        days = timedelta(days=1)
+        logger.warning(f"{self.name}: {done / days:.3g} of {total / days:.3g} days read; continues next sync. {deferred.message}")
 
     def read_records(
         self,
