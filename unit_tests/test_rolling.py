@@ -178,10 +178,16 @@ def test_the_slice_that_reaches_the_last_user_ends_the_cycle_and_the_next_starts
 
 def test_messages_replays_the_slice_conversations_walked_instead_of_listing_users_again(requests_mock):
     mock_users(requests_mock, 400)
-    output = sync(rolling_state(400), streams=("conversations", "messages"))
+    state = rolling_state(400)
+    # After a full walk each stream's record carries its own start, seconds apart: they still stand at the same place.
+    messages = {**state["messages"]["discovery"], "changes_through": format_timestamp(NOW - hours(6) + timedelta(seconds=20))}
+    messages["rolling"] = {**messages["rolling"], "reread_from": format_timestamp(LAST_WALK + timedelta(seconds=20))}
+    output = sync({**state, "messages": {**state["messages"], "discovery": messages}}, streams=("conversations", "messages"))
     assert not output.errors
     assert len(user_filters(requests_mock)) == 1 and len(listed_users(requests_mock)) == 100
-    assert rolling_of(output, "messages") == rolling_of(output, "conversations")
+    conversations_after, messages_after = rolling_of(output, "conversations"), rolling_of(output, "messages")
+    assert messages_after.walked_through == conversations_after.walked_through == created(99)
+    assert format_timestamp(messages_after.reread_from) == messages["rolling"]["reread_from"]  # each keeps its own
     assert len([m for m in output.logs if m.log.message.startswith("rolling walk: users")]) == 1
 
 

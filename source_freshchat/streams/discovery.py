@@ -136,7 +136,7 @@ class ConversationDiscovery:
         self._extract = extract
         self._records = {name: DiscoveryRecord.from_state(state) for name, (_, state) in selection.items() if name in FAN_OUT_STREAMS}
         self._feed: Optional[ChangeFeed] = None
-        self._rolling: Dict[Tuple[Optional[datetime], object], RollingWalk] = {}
+        self._rolling: Dict[Tuple[int, Optional[str], Optional[str]], RollingWalk] = {}
         self._now = datetime.now(timezone.utc)
         if self._records:
             reason = self._walk_reason({name: selection[name] for name in self._records})
@@ -184,8 +184,9 @@ class ConversationDiscovery:
         return ChangeFeed(self._settings, self._extract, start, end)
 
     def _rolling_walk(self, feed: ChangeFeed, record: DiscoveryRecord) -> RollingWalk:
-        """One per position, so conversations and messages at the same position share one slice."""
-        key = (record.changes_through, record.rolling)
+        """One per place in the users, so conversations and messages at the same place share one slice."""
+        assert record.rolling is not None
+        key = RollingWalk.place(record.rolling)
         if key not in self._rolling:
             self._rolling[key] = RollingWalk(self._settings, self._walk, feed, record, self._now)
         return self._rolling[key]
@@ -203,7 +204,9 @@ class ConversationDiscovery:
             else:
                 rolling = self._rolling_walk(self._feed, record)
                 rolling.begin(name)
-                return StreamPlan(rolling, feed=True, reread_from=min(self._feed.start, rolling.reread_from), resumes=rolling.resumes)
+                assert record.rolling is not None
+                reread_from = min(self._feed.start, RollingWalk.reread_from(record.rolling))
+                return StreamPlan(rolling, feed=True, reread_from=reread_from, resumes=rolling.resumes)
         walked_since = record.walked_since
         reread_from = walked_since - SAFETY_MARGIN if record.feed_since_walk and walked_since else None
         # A full walk starts over where a slice was interrupted: the users before the slice's checkpoint are not done.
@@ -212,15 +215,15 @@ class ConversationDiscovery:
     @staticmethod
     def while_reading(record: DiscoveryRecord, plan: StreamPlan) -> DiscoveryRecord:
         """The record a stream's checkpoints keep while it reads under `plan`: a rolling walk's slice is under way."""
-        if isinstance(plan.source, RollingWalk):
-            return replace(record, rolling=plan.source.position_during())
+        if isinstance(plan.source, RollingWalk) and record.rolling is not None:
+            return replace(record, rolling=plan.source.position_during(record.rolling))
         return record
 
     @staticmethod
     def after_read(record: DiscoveryRecord, plan: StreamPlan, started: datetime, walk_size: Optional[Tuple[int, int]]) -> DiscoveryRecord:
         """The record a stream keeps once it has read to the end under `plan`."""
-        if isinstance(plan.source, RollingWalk):
-            position, cycle_size = plan.source.position_after()
+        if isinstance(plan.source, RollingWalk) and record.rolling is not None:
+            position, cycle_size = plan.source.position_after(record.rolling)
             users, conversations = cycle_size or (record.walk_users, record.walk_conversations)
             return DiscoveryRecord(record.last_full_walk, plan.source.feed.end, True, users, conversations, position)
         users, conversations = walk_size or (record.walk_users, record.walk_conversations)

@@ -43,8 +43,8 @@ def slice_size(position: RollingPosition, users: int, since_last_sync: timedelta
 class RollingWalk:
     """A `ConversationSource`: the change feed's conversations, then this sync's slice of users walked as the full walk does.
 
-    Built once per sync for each distinct position (conversations and messages normally share one), so the stream read
-    second replays the first one's slice instead of listing it again.
+    Built once per sync for each place in the users (conversations and messages normally share one), so the stream read
+    second replays the first one's slice instead of listing it again. Each stream keeps its own position in its state.
     """
 
     def __init__(self, settings: FreshchatSettings, walk: ParentWalk, feed: "ChangeFeed", record: DiscoveryRecord, now: datetime) -> None:
@@ -52,37 +52,43 @@ class RollingWalk:
         self.feed = feed
         self._settings = settings
         self._walk = walk
-        position = record.rolling
-        self._position = replace(position, cycle_started=position.cycle_started or now)
-        self._users_estimate = max(record.walk_users, position.users_done)
-        self._size = slice_size(position, self._users_estimate, now - record.changes_through, settings.full_walk_interval, now)
+        self._now = now
+        # The first stream's position: it sizes the slice and names it in the log.
+        self._slice = replace(record.rolling, cycle_started=record.rolling.cycle_started or now)
+        self._users_estimate = max(record.walk_users, record.rolling.users_done)
+        self._size = slice_size(record.rolling, self._users_estimate, now - record.changes_through, settings.full_walk_interval, now)
         self._users: Optional[List[User]] = None  # this slice's users, when this sync listed them
         self._remembered: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
         self.conversations_walked = 0
-        self._logged = False
+        self._planned = False
+
+    @staticmethod
+    def place(position: RollingPosition) -> Tuple[int, Optional[str], Optional[str]]:
+        """Where in the users a position's next slice starts (and, if under way, ends): streams at the same place share it."""
+        return position.cycle, position.walked_through, position.slice_through
 
     @property
     def resumes(self) -> bool:
         """True when an interrupted sync left this slice under way: the stream's checkpoint says how far it got."""
-        return self._position.slice_under_way
+        return self._slice.slice_under_way
 
-    @property
-    def reread_from(self) -> datetime:
+    @staticmethod
+    def reread_from(position: RollingPosition) -> datetime:
         """What a slice emits: every change since its users were last walked."""
-        return self._position.reread_from - SAFETY_MARGIN
+        return position.reread_from - SAFETY_MARGIN
 
     def begin(self, on_behalf_of: str) -> None:
         """Fixes this sync's slice, listing its users unless an interrupted sync left it in state, and logs where the cycle is."""
-        if self._logged:  # the other fan-out stream of this sync planned it
+        if self._planned:  # the other fan-out stream of this sync planned it
             return
-        self._logged = True
-        if self._position.slice_under_way:
+        self._planned = True
+        if self._slice.slice_under_way:
             self._log("resumed")
             return
-        users, ends_cycle = self._list_slice(self._position.walked_through, on_behalf_of)
+        users, ends_cycle = self._list_slice(self._slice.walked_through, on_behalf_of)
         self._users = users
-        self._position = replace(
-            self._position,
+        self._slice = replace(
+            self._slice,
             slice_through=users[-1][1] if users else None,
             slice_users=len(users),
             # users out of created_time order (no created_time) cannot be bounded: the slice took the rest of the cycle
@@ -104,25 +110,33 @@ class RollingWalk:
         return users, True
 
     def _log(self, how: str) -> None:
-        position = self._position
+        position = self._slice
         first, last = position.users_done + 1, position.users_done + position.slice_users
         total = max(self._users_estimate, last)
         if not position.slice_users:
             logger.info(f"rolling walk: no users left after the position, so cycle {position.cycle} is complete (of ~{total:,} users)")
             return
+        assert position.cycle_started is not None
         logger.info(
             f"rolling walk: users {first:,}–{last:,} of ~{total:,} (cycle {position.cycle}, {last / max(total, 1):.0%} done, complete by "
             f"{format_timestamp(position.cycle_started + self._settings.full_walk_interval)}); slice {how}, reading changes since "
             f"{format_timestamp(position.reread_from)}"
         )
 
-    def position_during(self) -> RollingPosition:
-        """The position a checkpoint keeps while this slice is read: the slice is under way."""
-        return self._position
+    def position_during(self, position: RollingPosition) -> RollingPosition:
+        """A stream's position while it reads this slice, as its checkpoints keep it: the slice is under way."""
+        slice_ = self._slice
+        return replace(
+            position,
+            cycle_started=position.cycle_started or self._now,
+            slice_through=slice_.slice_through,
+            slice_users=slice_.slice_users,
+            slice_ends_cycle=slice_.slice_ends_cycle,
+        )
 
-    def position_after(self) -> Tuple[RollingPosition, Optional[Tuple[int, int]]]:
-        """The position once this slice has been read to the end, and the account's (users, conversations) when it ended a cycle."""
-        position = self._position
+    def position_after(self, position: RollingPosition) -> Tuple[RollingPosition, Optional[Tuple[int, int]]]:
+        """A stream's position once it has read this slice to the end, and the account's (users, conversations) if that ended a cycle."""
+        position = self.position_during(position)
         users, conversations = position.users_done + position.slice_users, position.conversations_done + self.conversations_walked
         if position.slice_ends_cycle:
             assert position.cycle_started is not None
@@ -150,7 +164,7 @@ class RollingWalk:
             yield from self._walk.replay(self._remembered, fetch)
             return
         feed_batches = self.feed.conversation_batches(fetch, on_behalf_of)
-        progress.listed(len(self.feed.changed_conversations()) + self._position.slice_users)
+        progress.listed(len(self.feed.changed_conversations()) + self._slice.slice_users)
         yield from feed_batches
         first_claim = FirstClaim()
         for conversation_id in self.feed.changed_conversations():  # fetched by the feed just now
@@ -161,8 +175,8 @@ class RollingWalk:
     def _slice_users(self, resume_after: Optional[str], on_behalf_of: str) -> Iterator[User]:
         if resume_after is None and self._users is not None:
             return iter(self._users)
-        start = resume_after or self._position.walked_through
-        listing = self._walk.users_between(start, self._position.slice_through, on_behalf_of)
+        start = resume_after or self._slice.walked_through
+        listing = self._walk.users_between(start, self._slice.slice_through, on_behalf_of)
         if resume_after is not None:  # a checkpoint's user was done, but so may not be others created at that moment
             return listing
         return (user for user in listing if start is None or user[1] != start)
