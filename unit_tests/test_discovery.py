@@ -151,7 +151,7 @@ def test_a_refused_chat_transcript_falls_back_to_message_sent_with_one_warning(r
     )
     output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
-    warnings = [m.log.message for m in output.logs if "only the user wrote wait for the next full walk" in m.log.message]
+    warnings = [m.log.message for m in output.logs if "only the user wrote wait for the rolling walk" in m.log.message]
     assert len(warnings) == 1
 
 

@@ -92,7 +92,7 @@ class ChangeFeed:
                 raise
             logger.warning(
                 f"Freshchat refused the {ALL_MESSAGES_EVENT} report ({error.message}); the change feed sees agents' messages only "
-                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the next full walk."
+                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the rolling walk to reach their user."
             )
             self._jobs[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
             self._collect(AGENT_MESSAGES_EVENT, first_seen)
