@@ -4,12 +4,9 @@ After a first (full) walk, each feed sync walks the next slice of users. Time be
 moment the state records into the past (`later`), so that a cycle of a day runs in a few syncs.
 """
 
-import json
 from datetime import timedelta
 
-from source_freshchat.config import format_timestamp, parse_timestamp
-
-from .conftest import configured_catalog, run_connector
+from .conftest import configured_catalog, later, run_connector
 from .emulator import Behaviour, FreshchatEmulator
 from .test_incremental import read_until_checkpoint
 
@@ -20,24 +17,6 @@ LISTING = "GET /v2/users/{id}/conversations"
 USERS = 200
 ACCOUNT = dict(seed=53, users=USERS, conversations_per_user=1, messages_per_conversation=2, recent=True)
 SYNC_INTERVAL = timedelta(hours=6) - timedelta(minutes=1)  # a slice's size is rounded up: the minute keeps it at 50
-
-
-def later(state, by: timedelta):
-    """The state as a sync `by` later finds it: every moment the state records, moved that much into the past."""
-    moved = json.loads(json.dumps(state))
-
-    def shift(mapping, *keys):
-        for key in keys:
-            if mapping.get(key):
-                mapping[key] = format_timestamp(parse_timestamp(mapping[key]) - by)
-
-    for entry in moved:
-        stream_state = entry["stream"]["stream_state"]
-        shift(stream_state, "updated_time", "created_time")
-        discovery = stream_state.get("discovery") or {}
-        shift(discovery, "last_full_walk", "changes_through")
-        shift(discovery.get("rolling") or {}, "reread_from", "cycle_started")
-    return moved
 
 
 def users_in_order(data):
