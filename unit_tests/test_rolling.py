@@ -290,3 +290,11 @@ def test_the_rolling_position_round_trips_and_drops_what_it_cannot_use():
         "slice_ends_cycle": False,
     }
     assert RollingPosition.from_state(read.to_state(), NOW) == read
+
+
+def test_users_listed_out_of_created_time_order_make_the_slice_take_the_rest_of_the_cycle(requests_mock):
+    mock_users(requests_mock, 120, created_at=lambda i: created(i if i != 10 else 500))  # u10 listed where it does not belong
+    output = sync(rolling_state(120, since_last_sync=timedelta(minutes=1)))
+    assert listed_users(requests_mock) == list(range(120))  # no created_time to bound the slice by: everyone, nothing skipped
+    assert rolling_of(output).cycle == 2
+    assert any("out of created_time order" in m.log.message for m in output.logs)
