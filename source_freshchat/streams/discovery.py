@@ -54,9 +54,8 @@ class StreamPlan:
     """What one fan-out stream does this sync: where its conversations come from, and how far back it re-reads."""
 
     source: ConversationSource
-    feed: bool
-    reread_from: Optional[datetime] = None
-    resumes: bool = True  # whether the read resumes where an interrupted one checkpointed
+    reread_from: Optional[datetime]
+    resumes: bool  # whether the read resumes where an interrupted one checkpointed
 
 
 class ChangeFeed:
@@ -206,11 +205,11 @@ class ConversationDiscovery:
                 rolling.begin(name)
                 assert record.rolling is not None
                 reread_from = min(self._feed.start, RollingWalk.reread_from(record.rolling))
-                return StreamPlan(rolling, feed=True, reread_from=reread_from, resumes=rolling.resumes)
+                return StreamPlan(rolling, reread_from, rolling.resumes)
         walked_since = record.walked_since
         reread_from = walked_since - SAFETY_MARGIN if record.feed_since_walk and walked_since else None
         # A full walk starts over where a slice was interrupted: the users before the slice's checkpoint are not done.
-        return StreamPlan(self._walk, feed=False, reread_from=reread_from, resumes=not record.slice_under_way)
+        return StreamPlan(self._walk, reread_from, resumes=not record.slice_under_way)
 
     @staticmethod
     def while_reading(record: DiscoveryRecord, plan: StreamPlan) -> DiscoveryRecord:
