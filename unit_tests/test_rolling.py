@@ -298,3 +298,13 @@ def test_users_listed_out_of_created_time_order_make_the_slice_take_the_rest_of_
     assert listed_users(requests_mock) == list(range(120))  # no created_time to bound the slice by: everyone, nothing skipped
     assert rolling_of(output).cycle == 2
     assert any("out of created_time order" in m.log.message for m in output.logs)
+
+
+def test_a_slice_reads_back_five_minutes_before_its_users_were_last_walked(requests_mock):
+    """Freshchat may show a change a little after its timestamp: the same safety margin as the cursor's."""
+    mock_users(requests_mock, 60)
+    for index, minutes in ((5, 4), (6, 6)):
+        updated = format_timestamp(LAST_WALK - timedelta(minutes=minutes))
+        requests_mock.get(f"{API}/conversations/c{index}", json={"conversation_id": f"c{index}", "updated_time": updated})
+    output = sync(rolling_state(60))
+    assert {record["conversation_id"] for record in records_of(output, "conversations")} == {"c2", "c5"}
