@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test image-test benchmark benchmark-feed mutation
+.PHONY: setup demo test image-test benchmark benchmark-feed benchmark-scale mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ benchmark: setup
 
 benchmark-feed: setup
 	$(PY) -m integration_tests.feed_benchmark $(ARGS)
+
+# One rolling-walk cycle of 20,000 users, syncs a simulated 2 hours apart: a few minutes of CPU.
+benchmark-scale: setup
+	$(PY) -m integration_tests.scale_benchmark $(ARGS)
 
 # Slow (minutes per module), so not part of .ci/run: e.g. make mutation MODULES=source_freshchat/streams/parents.py ARGS="--jobs 2"
 mutation: setup

@@ -4,11 +4,13 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import pytest
+
+from source_freshchat.config import format_timestamp, parse_timestamp
 
 from .emulator import FreshchatEmulator
 from .emulator.data import STREAM_NAMES
@@ -90,6 +92,27 @@ def configured_catalog(
             if stream["name"] in wanted
         ]
     }
+
+
+def later(state: List[Mapping[str, Any]], by: timedelta) -> List[Mapping[str, Any]]:
+    """The state as a sync `by` later finds it: every moment the state records, moved that much into the past.
+
+    This is how the rolling walk's tests and benchmark simulate hours between syncs that run seconds apart.
+    """
+    moved = json.loads(json.dumps(state))
+
+    def shift(mapping, *keys):
+        for key in keys:
+            if mapping.get(key):
+                mapping[key] = format_timestamp(parse_timestamp(mapping[key]) - by)
+
+    for entry in moved:
+        stream_state = entry["stream"]["stream_state"]
+        shift(stream_state, *set(CURSORS.values()))
+        discovery = stream_state.get("discovery") or {}
+        shift(discovery, "last_full_walk", "changes_through")
+        shift(discovery.get("rolling") or {}, "reread_from", "cycle_started")
+    return moved
 
 
 def reachable_records(emulator: FreshchatEmulator, stream: str) -> List[Mapping[str, Any]]:

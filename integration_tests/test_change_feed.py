@@ -1,16 +1,15 @@
 """The change feed end to end: the installed connector against the emulator's Extract API and storage host.
 
 Each kind of change is made after a first (walking) sync; the next incremental sync must find it through the
-report events, without listing any user's conversations, or, for a property-only edit, at the next full walk.
+report events, without listing any user's conversations, or, for a property-only edit, by the rolling walk's slice.
+To see the feed alone, most syncs here start with the rolling walk past the last user (`feed_only`), so its slice is
+empty; integration_tests/test_rolling_walk.py tests the rolling walk itself.
 """
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
 
 import pytest
-
-from source_freshchat.config import format_timestamp
 
 from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
@@ -66,7 +65,7 @@ def test_a_feed_sync_finds_every_change_the_events_show_and_costs_only_what_chan
         config, catalog, first = first_sync(emulator, tmp_path)
         changed, new_messages = change_one_of_each_kind(emulator.data)
         emulator.reset_counters()
-        second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
+        second = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, first.final_state()))
         assert second.returncode == 0 and not second.errors(), second.stderr[-2000:]
         assert any("follow the change feed this sync (auto)" in line for line in second.logs())
 
@@ -76,7 +75,7 @@ def test_a_feed_sync_finds_every_change_the_events_show_and_costs_only_what_chan
         for kind in ("user_message", "agent_message", "resolved", "assigned", "created"):
             assert changed[kind] in seen, f"the feed missed the {kind} change"
         assert seen[changed["resolved"]]["status"] == "resolved"
-        assert changed["property_only"] not in seen, "a property-only edit has no event: it waits for the full walk"
+        assert changed["property_only"] not in seen, "a property-only edit has no event: it waits for the rolling walk"
         assert set(new_messages) <= {message["id"] for message in second.records("messages")}
 
         feed_conversations = 5  # the five conversations with events
@@ -85,35 +84,43 @@ def test_a_feed_sync_finds_every_change_the_events_show_and_costs_only_what_chan
         api_requests = sum(count for route, count in counts.items() if route != "GET storage")
         assert counts[DETAILS] == feed_conversations
         assert counts[MESSAGE_PAGES] <= 2 * feed_conversations  # one page each, the messages stream included
-        assert api_requests <= report_traffic + math.ceil(max(changed_users, 1) / 50) + feed_conversations * 2
+        empty_slice = 1  # the rolling walk's one users page, which finds no user after its position
+        assert api_requests <= report_traffic + math.ceil(max(changed_users, 1) / 50) + feed_conversations * 2 + empty_slice
         assert counts["POST /v2/reports/raw"] == 5
 
         # Nothing changed since: the overlap re-reads the last hour's five conversations, and nothing else.
         emulator.reset_counters()
-        third = run_connector(tmp_path, "read", config, catalog, state=second.final_state())
+        third = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, second.final_state()))
         assert third.returncode == 0 and emulator.request_counts[DETAILS] == feed_conversations
         assert emulator.request_counts[LISTING] == 0
         emulator.reset_counters()
-        no_overlap = run_connector(tmp_path, "read", {**config, "feed_overlap_minutes": 0}, catalog, state=third.final_state())
+        no_overlap = run_connector(
+            tmp_path, "read", {**config, "feed_overlap_minutes": 0}, catalog, state=feed_only(emulator, third.final_state())
+        )
         assert no_overlap.returncode == 0 and emulator.request_counts[DETAILS] == 0 and emulator.request_counts[LISTING] == 0
 
-        # The full walk, when due, re-reads everything changed since the previous walk: the property-only edit arrives.
-        state = aged_walk(third.final_state(), days=8)
-        walk = run_connector(tmp_path, "read", config, catalog, state=state)
-        assert any("more than 7 days old" in line for line in walk.logs())
-        walked = {record["conversation_id"]: record for record in walk.records("conversations")}
+        # From the first sync's state, the rolling walk's cycle (two slices of 50 users) finds the property-only edit.
+        walked, state = {}, first.final_state()
+        for _ in range(2):
+            rolled = run_connector(tmp_path, "read", config, catalog, state=state)
+            walked.update((record["conversation_id"], record) for record in rolled.records("conversations"))
+            state = rolled.final_state()
         assert walked[changed["property_only"]]["properties"]["priority"] == "changed-alone"
 
 
-def aged_walk(state, days):
-    """The state as it would be `days` after its last full walk."""
-    aged = json.loads(json.dumps(state))
-    for entry in aged:
-        discovery = entry["stream"]["stream_state"].get("discovery")
-        if discovery:
-            moment = datetime.now(timezone.utc) - timedelta(days=days)
-            discovery["last_full_walk"] = format_timestamp(moment)
-    return aged
+def feed_only(emulator, state):
+    """The state with the rolling walk past the last user, so that the next sync's slice is empty and the feed reads alone.
+
+    Only for tests of the feed: it skips users, so it breaks the rolling walk's guarantee for the cycle it ends.
+    """
+    last_user = max(user["created_time"] for user in emulator.data.users.values())
+    moved = json.loads(json.dumps(state))
+    for entry in moved:
+        discovery = entry["stream"]["stream_state"].get("discovery", {})
+        if discovery.get("rolling"):
+            done = {"users_done": discovery["walk_users"], "conversations_done": discovery["walk_conversations"]}
+            discovery["rolling"].update(walked_through=last_user, slice_through=None, **done)
+    return moved
 
 
 @pytest.mark.parametrize("extract_api", ["forbidden", "missing"])
@@ -151,9 +158,9 @@ def test_a_refused_chat_transcript_uses_message_sent_and_user_only_messages_wait
         user_only, by_agent = conversations[5], conversations[6]
         data.add_message(user_only, actor_type="user")
         data.add_message(by_agent, actor_type="agent")
-        second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
+        second = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, first.final_state()))
         assert second.returncode == 0 and not second.errors()
-        assert len([line for line in second.logs("WARN") if "only the user wrote wait for the next full walk" in line]) == 1
+        assert len([line for line in second.logs("WARN") if "only the user wrote wait for the rolling walk" in line]) == 1
         seen = {record["conversation_id"] for record in second.records("conversations")}
         assert by_agent in seen and user_only not in seen
 
@@ -163,10 +170,10 @@ def test_an_event_that_reaches_reports_late_is_caught_by_the_overlap(tmp_path):
         config, catalog, first = first_sync(emulator, tmp_path)
         emulator.behaviour.report_lag_seconds = 3600  # nothing that happens now is visible yet
         late = emulator.data.add_message(list(emulator.data.conversations)[7], actor_type="user")
-        second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
+        second = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, first.final_state()))
         assert late["id"] not in {message["id"] for message in second.records("messages")}
         emulator.behaviour.report_lag_seconds = 0  # the event shows up, inside the next window's overlap
-        third = run_connector(tmp_path, "read", config, catalog, state=second.final_state())
+        third = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, second.final_state()))
         assert late["id"] in {message["id"] for message in third.records("messages")}
 
 

@@ -51,15 +51,15 @@ def test_changes_made_while_a_sync_pages_are_picked_up_by_the_next_sync(emulator
         )
 
 
-def read_until_checkpoint(tmp_path, config, catalog, stream):
-    """Runs a sync and kills it right after `stream` emits its first mid-stream checkpoint."""
+def read_until_checkpoint(tmp_path, config, catalog, stream, state=None):
+    """Runs a sync (from `state`, if given) and kills it right after `stream` emits its first mid-stream checkpoint."""
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    process = subprocess.Popen(
-        [str(CONNECTOR), "read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    args = [str(CONNECTOR), "read", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")]
+    if state is not None:
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        args += ["--state", str(tmp_path / "state.json")]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     records, states = {}, {}
     for line in process.stdout:
         message = json.loads(line)

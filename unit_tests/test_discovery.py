@@ -13,22 +13,26 @@ from source_freshchat.config import format_timestamp
 from source_freshchat.streams.discovery import AUTO_MIN_WALK_REQUESTS
 
 from .conftest import API, CONFIG, final_state, records_of, run_read
-from .test_streams import conversation, message, mock_account_tree
+from .test_streams import conversation, message, mock_account_tree, user
 
 STORAGE = "https://exports.storage.example"
 NOW = datetime.now(timezone.utc)
 RECENT = format_timestamp(NOW - timedelta(hours=2))
 CURSOR = format_timestamp(NOW - timedelta(hours=3))
 BIG_WALK = {"walk_users": AUTO_MIN_WALK_REQUESTS, "walk_conversations": AUTO_MIN_WALK_REQUESTS}
+USERS_CREATED = user("u")["created_time"]
 
 
 def walked(days_ago: float = 1, through_hours_ago: float = 3, feed_since_walk: bool = False, size: Optional[Mapping] = None) -> Mapping:
+    """A discovery record after a full walk; its rolling walk stands after every user (all created at USERS_CREATED), so a
+    feed sync's slice is empty and the feed is all it reads."""
     last_walk = format_timestamp(NOW - timedelta(days=days_ago))
     return {
         "last_full_walk": last_walk,
         "changes_through": format_timestamp(NOW - timedelta(hours=through_hours_ago)),
         "feed_since_walk": feed_since_walk,
         **(size or BIG_WALK),
+        "rolling": {"reread_from": last_walk, "walked_through": USERS_CREATED},
     }
 
 
@@ -119,7 +123,7 @@ def test_the_feed_fetches_only_the_changed_conversations_and_lists_no_user(reque
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
     assert [r["id"] for r in records_of(output, "messages")] == ["m9"]
     requested = paths(requests_mock)
-    assert ("GET", "/v2/users") not in requested and ("GET", "/v2/users/u1/conversations") not in requested
+    assert requested.count(("GET", "/v2/users")) == 1 and ("GET", "/v2/users/u1/conversations") not in requested  # an empty slice
     assert ("GET", "/v2/conversations/c1") not in requested
     assert requested.count(("GET", "/v2/conversations/c2/messages")) == 1  # newest first, stopped at the window start
     assert requested.count(("POST", "/v2/reports/raw")) == 5  # one job per event, shared by both streams
@@ -147,7 +151,7 @@ def test_a_refused_chat_transcript_falls_back_to_message_sent_with_one_warning(r
     )
     output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
     assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
-    warnings = [m.log.message for m in output.logs if "only the user wrote wait for the next full walk" in m.log.message]
+    warnings = [m.log.message for m in output.logs if "only the user wrote wait for the rolling walk" in m.log.message]
     assert len(warnings) == 1
 
 
@@ -182,8 +186,8 @@ def test_extract_mode_fails_the_stream_where_the_account_has_no_extract_api(requ
     [
         ({"conversation_discovery": "walk"}, fan_out_state(walked()), "`conversation_discovery` is walk"),
         ({}, {"conversations": {"updated_time": CURSOR}}, "records no complete walk yet"),
-        ({}, fan_out_state(walked(days_ago=8)), "more than 7 days old"),
-        ({"full_walk_interval_days": 30}, None, None),
+        ({}, fan_out_state({key: value for key, value in walked().items() if key != "rolling"}), "written before the rolling walk"),
+        ({}, fan_out_state(walked(days_ago=30)), None),  # the rolling walk replaces the due full walk
         ({}, fan_out_state(walked(size={"walk_users": 10, "walk_conversations": 20})), "fewer than a change-feed sync would"),
         ({"conversation_discovery": "extract"}, fan_out_state(walked(size={"walk_users": 10, "walk_conversations": 20})), None),
         ({}, fan_out_state(walked(through_hours_ago=24 * 500)), "older than the Extract API's reach"),
@@ -194,7 +198,6 @@ def test_extract_mode_fails_the_stream_where_the_account_has_no_extract_api(requ
 def test_why_a_sync_walks(requests_mock, config, state, reason):
     feed_account(requests_mock)
     mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
-    state = fan_out_state(walked(days_ago=8)) if state is None else state
     output = run_read(["conversations"], config={**CONFIG, **config}, sync_mode=SyncMode.incremental, state=state)
     walked_users = ("GET", "/v2/users/u1/conversations") in paths(requests_mock)
     assert walked_users == (reason is not None)
@@ -209,14 +212,16 @@ def test_full_refresh_always_walks(requests_mock):
     assert not [r for r in requests_mock.request_history if r.method == "POST"]
 
 
-def test_a_full_walk_after_feed_syncs_rereads_from_the_previous_walk(requests_mock):
-    """A property-only edit at t < cursor was invisible to the feed; the next full walk must still emit it."""
+@pytest.mark.parametrize("edited_days_ago,emitted", [(3, True), (5, False)])
+def test_a_full_walk_after_feed_syncs_rereads_from_where_the_rolling_walk_last_saw_every_user(requests_mock, edited_days_ago, emitted):
+    """A property-only edit at t < cursor was invisible to the feed; a full walk must still emit it if no slice has seen it since."""
     mock_account_tree(requests_mock, {"u1": ["c1"]})
-    edited = format_timestamp(NOW - timedelta(days=3))
+    edited = format_timestamp(NOW - timedelta(days=edited_days_ago))
     requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", edited))
-    state = fan_out_state(walked(days_ago=8, feed_since_walk=True))
-    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=state)
-    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c1"]
+    discovery = walked(days_ago=20, feed_since_walk=True)
+    state = fan_out_state({**discovery, "rolling": {**discovery["rolling"], "reread_from": format_timestamp(NOW - timedelta(days=4))}})
+    output = run_read(["conversations"], config={**CONFIG, "conversation_discovery": "walk"}, sync_mode=SyncMode.incremental, state=state)
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == (["c1"] if emitted else [])
     assert final_state(output, "conversations")["discovery"]["feed_since_walk"] is False
 
 

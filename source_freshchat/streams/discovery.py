@@ -3,19 +3,19 @@
 The walk (`ParentWalk`) lists every user's conversations: complete, but it costs a request per user and per
 conversation on every sync. The change feed asks the Extract API which conversations events touched in a window
 (created, assigned, resolved, a message sent) and fetches only those. What events cannot show (a property edited
-alone; user messages where Chat-Transcript is refused) is caught by a full walk every `full_walk_interval_days`,
-which re-reads everything changed since the previous full walk.
+alone; user messages where Chat-Transcript is refused) is caught by the rolling walk (rolling.py): each feed sync
+also walks a slice of the users, so that every user is walked at least once per `full_walk_interval_days`.
 
 The choice is made once per sync for both streams, from their states, and logged with its reason:
-- a full refresh, a first sync, an interrupted walk to resume, a due full walk, or a last sync older than the
-  Extract API's reach all walk;
+- a full refresh, a first sync, an interrupted full walk to resume, a state from before the rolling walk, or a last
+  sync older than the Extract API's reach all walk;
 - `walk` always walks; `extract` follows the feed and fails loudly when the Extract API cannot serve it;
 - `auto` follows the feed when the last full walk cost more than a feed sync would (see AUTO_MIN_WALK_REQUESTS),
   and walks for this sync, with one warning, when the Extract API is missing, refuses an event, or never finishes.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
 
@@ -24,8 +24,9 @@ from airbyte_cdk.models import SyncMode
 from ..base import sync_resources
 from ..config import FreshchatSettings, format_timestamp
 from ..extract import EVENTS, ZONE_MARGIN, ExtractClient, ReportError, ReportRead, reach_floor, window_end
-from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord
+from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord, RollingPosition
 from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
+from .rolling import RollingWalk
 
 logger = logging.getLogger("airbyte")
 
@@ -53,8 +54,8 @@ class StreamPlan:
     """What one fan-out stream does this sync: where its conversations come from, and how far back it re-reads."""
 
     source: ConversationSource
-    feed: bool
-    reread_from: Optional[datetime] = None
+    reread_from: Optional[datetime]
+    resumes: bool  # whether the read resumes where an interrupted one checkpointed
 
 
 class ChangeFeed:
@@ -92,7 +93,7 @@ class ChangeFeed:
                 raise
             logger.warning(
                 f"Freshchat refused the {ALL_MESSAGES_EVENT} report ({error.message}); the change feed sees agents' messages only "
-                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the next full walk."
+                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the rolling walk to reach their user."
             )
             self._reads[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
             self._collect(AGENT_MESSAGES_EVENT, first_seen)
@@ -126,9 +127,6 @@ class ChangeFeed:
         sync_resources(self._settings, self._extract.api_budget).progress.of(on_behalf_of).listed(len(changed))
         return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
 
-    def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
-        """Nothing to keep: each stream of a feed sync reads the same changed list."""
-
     def report_windows(self) -> Dict[str, float]:
         """The longest windows Freshchat accepted for the feed's events, where it refused longer ones: for the state."""
         windows = {event: self._extract.window_hours(event) for event in self._reads}
@@ -147,6 +145,8 @@ class ConversationDiscovery:
             for event, hours in record.report_windows.items():
                 extract.learn_window(event, hours)
         self._feed: Optional[ChangeFeed] = None
+        self._rolling: Dict[Tuple[int, Optional[str], Optional[str]], RollingWalk] = {}
+        self._now = datetime.now(timezone.utc)
         if self._records:
             reason = self._walk_reason({name: selection[name] for name in self._records})
             if reason is None:
@@ -158,22 +158,19 @@ class ConversationDiscovery:
         settings = self._settings
         if settings.conversation_discovery == "walk":
             return "`conversation_discovery` is walk"
-        now = datetime.now(timezone.utc)
+        now = self._now
         for name, (sync_mode, state) in selection.items():
             record = self._records[name]
             if sync_mode != SyncMode.incremental:
                 return f"{name} is read in full refresh"
             if not state or not any(key not in (RESUME_KEY, DISCOVERY_KEY) for key in state):
                 return f"first sync of {name}"
-            if state.get(RESUME_KEY):
+            if state.get(RESUME_KEY) and not record.slice_under_way:
                 return f"{name} resumes an interrupted walk"
             if record.last_full_walk is None or record.changes_through is None:
                 return f"the state of {name} records no complete walk yet"
-            if now - record.last_full_walk >= settings.full_walk_interval:
-                return (
-                    f"the last full walk of {name} ({format_timestamp(record.last_full_walk)}) is more than "
-                    f"{settings.full_walk_interval.days} days old (`full_walk_interval_days`)"
-                )
+            if record.rolling is None:
+                return f"the state of {name} was written before the rolling walk, so it has no position to roll from"
             if record.changes_through - settings.feed_overlap < reach_floor(now):
                 return f"the last sync of {name} is older than the Extract API's reach of 15 months"
         if settings.conversation_discovery == "auto":
@@ -188,35 +185,56 @@ class ConversationDiscovery:
         through = min(record.changes_through for record in self._records.values() if record.changes_through)
         start, end = through - self._settings.feed_overlap, window_end()
         cost = max(record.walk_requests for record in self._records.values())
-        last_walk = min(record.last_full_walk for record in self._records.values() if record.last_full_walk)
         logger.info(
             f"Conversations and messages follow the change feed this sync ({self._settings.conversation_discovery}): events from "
-            f"{format_timestamp(start)} to {format_timestamp(end)} instead of a walk of about {cost} requests; the next full walk "
-            f"is due {format_timestamp(last_walk + self._settings.full_walk_interval)}"
+            f"{format_timestamp(start)} to {format_timestamp(end)} and a slice of the rolling walk, instead of a walk of about "
+            f"{cost} requests"
         )
         return ChangeFeed(self._settings, self._extract, start, end)
+
+    def _rolling_walk(self, feed: ChangeFeed, record: DiscoveryRecord) -> RollingWalk:
+        """One per place in the users, so conversations and messages at the same place share one slice."""
+        assert record.rolling is not None
+        key = RollingWalk.place(record.rolling)
+        if key not in self._rolling:
+            self._rolling[key] = RollingWalk(self._settings, self._walk, feed, record, self._now)
+        return self._rolling[key]
 
     def for_stream(self, name: str, sync_mode: SyncMode, record: DiscoveryRecord) -> StreamPlan:
         """The plan of one stream; the first stream to ask waits for the feed's reports, and may fall back to the walk."""
         if self._feed is not None and sync_mode == SyncMode.incremental:
             try:
                 self._feed.changed_conversations()
-                return StreamPlan(self._feed, feed=True, reread_from=self._feed.start)
             except ReportError as error:
                 if self._settings.conversation_discovery != "auto":
                     raise
                 logger.warning(f"The change feed is unavailable this sync, so conversations and messages walk every user: {error.message}")
                 self._feed = None
-        reread_from = record.last_full_walk - SAFETY_MARGIN if record.feed_since_walk and record.last_full_walk else None
-        return StreamPlan(self._walk, feed=False, reread_from=reread_from)
+            else:
+                rolling = self._rolling_walk(self._feed, record)
+                rolling.begin(name)
+                assert record.rolling is not None
+                reread_from = min(self._feed.start, RollingWalk.reread_from(record.rolling))
+                return StreamPlan(rolling, reread_from, rolling.resumes)
+        walked_since = record.walked_since
+        reread_from = walked_since - SAFETY_MARGIN if record.feed_since_walk and walked_since else None
+        # A full walk starts over where a slice was interrupted: the users before the slice's checkpoint are not done.
+        return StreamPlan(self._walk, reread_from, resumes=not record.slice_under_way)
+
+    @staticmethod
+    def while_reading(record: DiscoveryRecord, plan: StreamPlan) -> DiscoveryRecord:
+        """The record a stream's checkpoints keep while it reads under `plan`: a rolling walk's slice is under way."""
+        if isinstance(plan.source, RollingWalk) and record.rolling is not None:
+            return replace(record, rolling=plan.source.position_during(record.rolling))
+        return record
 
     @staticmethod
     def after_read(record: DiscoveryRecord, plan: StreamPlan, started: datetime, walk_size: Optional[Tuple[int, int]]) -> DiscoveryRecord:
         """The record a stream keeps once it has read to the end under `plan`."""
-        if plan.feed:
-            feed = plan.source
-            assert isinstance(feed, ChangeFeed)
-            windows = {**record.report_windows, **feed.report_windows()}
-            return DiscoveryRecord(record.last_full_walk, feed.end, True, record.walk_users, record.walk_conversations, windows)
+        if isinstance(plan.source, RollingWalk) and record.rolling is not None:
+            position, cycle_size = plan.source.position_after(record.rolling)
+            users, conversations = cycle_size or (record.walk_users, record.walk_conversations)
+            windows = {**record.report_windows, **plan.source.feed.report_windows()}
+            return DiscoveryRecord(record.last_full_walk, plan.source.feed.end, True, users, conversations, position, windows)
         users, conversations = walk_size or (record.walk_users, record.walk_conversations)
-        return DiscoveryRecord(started, started, False, users, conversations, record.report_windows)
+        return DiscoveryRecord(started, started, False, users, conversations, RollingPosition(reread_from=started), record.report_windows)

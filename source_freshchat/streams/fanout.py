@@ -69,8 +69,9 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
         self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Optional[Mapping[str, Any]] = None
     ) -> Iterable[Optional[Mapping[str, Any]]]:
         self._plan = self._discovery.for_stream(self.name, sync_mode, self._record)
-        self.state_cursor.begin(sync_mode, self._plan.reread_from)
-        resume_after = None if self._plan.feed else self.state_cursor.resume_after
+        self.state_cursor.begin(sync_mode, self._plan.reread_from, self._plan.resumes)
+        resume_after = self.state_cursor.resume_after
+        self._record = ConversationDiscovery.while_reading(self._record, self._plan)
         self._batches = self._plan.source.conversation_batches(self.fetch, self.name, resume_after)
         self._complete_walk = resume_after is None
         while self._batches is not None:

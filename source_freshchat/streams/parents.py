@@ -72,7 +72,7 @@ def ordered_parallel_map(work: Callable[[Item], Result], items: Iterable[Item], 
 
 
 class UserList(FreshchatListStream):
-    """GET /v2/users with the filter that admits every user (or, when resuming, every user from `created_from` on)."""
+    """GET /v2/users with the filter that admits every user, or only those created in [created_from, created_to]."""
 
     endpoint = data_key = "users"
 
@@ -82,15 +82,32 @@ class UserList(FreshchatListStream):
         api_budget: Optional[APIBudget] = None,
         created_from: Optional[str] = None,
         name: Optional[str] = None,
+        created_to: Optional[str] = None,
     ) -> None:
         self._created_from = created_from or USERS_FILTER_FLOOR
+        self._created_to = created_to
         super().__init__(settings, api_budget, name=name)
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
 
     def user_filter(self) -> Mapping[str, str]:
-        return {"created_from": self._created_from}
+        return {"created_from": self._created_from, **({"created_to": self._created_to} if self._created_to else {})}
+
+
+def in_created_order(users: Iterable[Tuple[str, Optional[str]]]) -> Iterator[Tuple[str, Optional[str]]]:
+    """Passes (id, created_time) through; once the listing breaks created_time order, created_time is None from there on.
+
+    A user's created_time marks progress (checkpoints, slices) only while the listing really is in that order.
+    """
+    in_order = True
+    previous: Optional[str] = None
+    for user_id, created in users:
+        if in_order and not (isinstance(created, str) and (previous is None or created >= previous)):
+            in_order = False
+            logger.warning("Freshchat listed users out of created_time order: this sync can only checkpoint at the end of each stream")
+        previous = created
+        yield user_id, created if in_order else None
 
 
 class UserConversationIds(FreshchatStream):
@@ -156,26 +173,21 @@ class ParentWalk:
         self._users = seen
 
     def _users_in_order(self, created_from: Optional[str], on_behalf_of: str) -> Iterator[Tuple[str, Optional[str]]]:
-        """(id, created_time) of every user, oldest first; from `created_from` on when resuming.
-
-        A user's created_time marks progress only while the listing really is in that order.
-        """
+        """(id, created_time) of every user, oldest first; from `created_from` on when resuming."""
         if created_from is None and self._users is not None:
-            users: Iterable[Tuple[str, Optional[str]]] = self._users
             self._progress(on_behalf_of).listed(len(self._users))
-        else:
-            listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
-            if created_from is None:
-                listing = self.remember_users(listing)
-            users = ((user["id"], user.get("created_time")) for user in listing)
-        in_order = True
-        previous: Optional[str] = None
-        for user_id, created in users:
-            if in_order and not (isinstance(created, str) and (previous is None or created >= previous)):
-                in_order = False
-                logger.warning("Freshchat listed users out of created_time order: this sync can only checkpoint at the end of each stream")
-            previous = created
-            yield user_id, created if in_order else None
+            return iter(self._users)
+        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
+        return in_created_order(
+            (user["id"], user.get("created_time")) for user in (self.remember_users(listing) if created_from is None else listing)
+        )
+
+    def users_between(
+        self, created_from: Optional[str], created_to: Optional[str], on_behalf_of: str
+    ) -> Iterator[Tuple[str, Optional[str]]]:
+        """(id, created_time) of the users created in [created_from, created_to], oldest first, listed lazily: a rolling walk's slice."""
+        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of, created_to=created_to).records_of()
+        return in_created_order((user["id"], user.get("created_time")) for user in listing)
 
     def conversation_batches(
         self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
@@ -185,15 +197,30 @@ class ParentWalk:
         The walk's own requests report errors under `on_behalf_of`, the stream being read.
         """
         if resume_after is None and self._conversations is not None:
-
-            def fetch_known(entry: Tuple[Optional[str], List[ConversationRef]]) -> UserBatch:
-                user_created, conversations = entry
-                return UserBatch(user_created, [record for ref in conversations for record in fetch(ref)])
-
             self._progress(on_behalf_of).listed(len(self._conversations))
-            yield from ordered_parallel_map(fetch_known, self._conversations, self._workers)
-            return
+            return self.replay(self._conversations, fetch)
+        return self._complete_walk(fetch, on_behalf_of, resume_after)
+
+    def _complete_walk(
+        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str]
+    ) -> Iterator[UserBatch]:
         first_claim = FirstClaim()
+        walked = 0
+        for walked, batch in enumerate(
+            self.walk_users(self._users_in_order(resume_after, on_behalf_of), fetch, on_behalf_of, first_claim), 1
+        ):
+            yield batch
+        if resume_after is None:
+            self.walk_size = (walked, len(first_claim))
+
+    def walk_users(
+        self,
+        users: Iterable[Tuple[str, Optional[str]]],
+        fetch: Callable[[ConversationRef], List[Record]],
+        on_behalf_of: str,
+        first_claim: FirstClaim,
+    ) -> Iterator[UserBatch]:
+        """For each (id, created_time) in order, the records `fetch` returns for its conversations not claimed before."""
         user_conversation_ids = UserConversationIds(self._settings, self.api_budget, name=on_behalf_of)
 
         def fetch_for_user(user: Tuple[str, Optional[str]]) -> UserBatch:
@@ -201,15 +228,21 @@ class ParentWalk:
             claimed = [conversation_id for conversation_id in user_conversation_ids.ids_of(user_id) if first_claim(conversation_id)]
             return UserBatch(user_created, [record for conversation_id in claimed for record in fetch((conversation_id, None))])
 
-        walked = 0
-        for walked, batch in enumerate(
-            ordered_parallel_map(fetch_for_user, self._users_in_order(resume_after, on_behalf_of), self._workers), start=1
-        ):
+        for walked, batch in enumerate(ordered_parallel_map(fetch_for_user, users, self._workers), start=1):
             yield batch
             if walked % PROGRESS_EVERY == 0:
                 logger.info(f"Walked the conversations of {walked} users; {len(first_claim)} conversations so far")
-        if resume_after is None:
-            self.walk_size = (walked, len(first_claim))
+
+    def replay(
+        self, conversations: List[Tuple[Optional[str], List[ConversationRef]]], fetch: Callable[[ConversationRef], List[Record]]
+    ) -> Iterator[UserBatch]:
+        """The batches of a walk another stream of this sync completed, per user in order, without listing anything again."""
+
+        def fetch_known(entry: Tuple[Optional[str], List[ConversationRef]]) -> UserBatch:
+            user_created, refs = entry
+            return UserBatch(user_created, [record for ref in refs for record in fetch(ref)])
+
+        return ordered_parallel_map(fetch_known, conversations, self._workers)
 
     def remember_conversations(self, conversations: List[Tuple[Optional[str], List[ConversationRef]]]) -> None:
         """Called by the conversations stream after a complete walk: per user in order, (id, updated_time) of its conversations."""
