@@ -11,26 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from integration_tests.emulator import Behaviour, FreshchatEmulator
+from integration_tests.emulator import Behaviour
 from integration_tests.emulator.__main__ import _parse_args, _window_limits
 from integration_tests.emulator.data import ms_from_iso
 
-from .test_emulator_reports import Reports, days_ago, download, table
+from . import test_emulator_reports
+from .test_emulator_reports import days_ago, download, table
 
 NEW_YORK = "America/New_York"
 
 
-@pytest.fixture
-def emu():
-    with FreshchatEmulator(seed=7, users=10, behaviour=Behaviour(report_link_hours=24 * 500), recent=True) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def reports(emu):
-    client = Reports(emu)
-    yield client
-    client.session.close()
+# The fixtures of the Extract API's own tests: a small recent dataset, one link per job, and a client of its routes.
+emu, reports = test_emulator_reports.emu, test_emulator_reports.reports
 
 
 def test_a_window_longer_than_the_events_limit_is_refused_as_a_bad_request_in_the_configured_words(reports, emu):

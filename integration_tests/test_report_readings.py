@@ -11,7 +11,7 @@ from source_freshchat.config import format_timestamp
 
 from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
-from .test_change_feed import change_one_of_each_kind, feed_emulator, first_sync
+from .test_change_feed import LISTING, change_one_of_each_kind, feed_emulator, feed_only, first_sync
 
 NEW_YORK = "America/New_York"
 REFUSED_CREATIONS = "POST /v2/reports/raw"
@@ -57,9 +57,11 @@ def history(emulator: FreshchatEmulator, days: int, per_day: int = 3) -> None:
 def assert_feed_finds_every_visible_change(emulator, tmp_path, **config):
     config, catalog, first = first_sync(emulator, tmp_path, **config)
     changed, new_messages = change_one_of_each_kind(emulator.data)
-    second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
+    emulator.reset_counters()
+    second = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, first.final_state()))
     assert second.returncode == 0 and not second.errors(), second.stderr[-2000:]
     assert any("follow the change feed this sync" in line for line in second.logs())
+    assert emulator.request_counts[LISTING] == 0  # the feed alone found them
     assert not any("change feed is unavailable" in line for line in second.logs())
     seen = {record["conversation_id"] for record in second.records("conversations")}
     missed = [kind for kind in ("user_message", "agent_message", "resolved", "assigned", "created") if changed[kind] not in seen]
@@ -92,7 +94,7 @@ def test_the_feed_asks_a_refused_window_in_pieces_and_the_next_sync_asks_in_piec
         ]
         assert conversations["discovery"]["report_windows"]["Chat-Transcript"] == 2
         emulator.reset_counters()
-        third = run_connector(tmp_path, "read", config, catalog, state=state)
+        third = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, state))
         assert third.returncode == 0 and not third.errors(), third.stderr[-2000:]
         assert refusals(emulator) == 0 and emulator.request_counts[REFUSED_CREATIONS] == 15  # 3 pieces x 5 events
 
