@@ -241,18 +241,20 @@ class FreshchatWindows:
         """Learns from one response to the request booked as `number`, sent at `sent` and answered at `answered` (Unix time)."""
         if reset is None or remaining is None:
             return
-        number = self._booked if number is None else number
         with self._lock:
+            number = self._booked if number is None else number
             self._unanswered.pop(number, None)
             self._unanswered = {other: at for other, at in self._unanswered.items() if at > answered - LOST_AFTER_SECONDS}
-            if limit:
-                self.limit = limit
             # Requests sent before this one and not answered yet may reach Freshchat after it: not counted in `remaining`.
             overtaken = sum(1 for earlier in self._unanswered if earlier < number)
             calls = remaining + number - overtaken
             window = self._windows.get(reset)
-            if window is None:
+            if window is None or (limit and self.limit and limit != self.limit):  # a new limit: the window's count starts again
                 window = self._windows[reset] = _Window(reset, sent, answered, sent, calls, remaining, remaining, calls)
+                if self._current is not None and self._current.reset == reset:
+                    self._current = window
+            if limit:
+                self.limit = limit
             window.first_sent, window.first_answered = min(window.first_sent, sent), min(window.first_answered, answered)
             window.last_sent, window.most_remaining = max(window.last_sent, sent), max(window.most_remaining, remaining)
             # By the latest answer (it counts what other clients spent meanwhile), and by the one that arrived last, saying least.

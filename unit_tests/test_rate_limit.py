@@ -318,3 +318,11 @@ def test_a_response_to_a_request_the_budget_never_sent_is_ignored():
     opening.headers["X-RateLimit-Limit"] = str(LIMIT)
     budget.update_from_response(request(), opening)  # e.g. a retry's response, or one the CDK sent around the budget
     assert timed_acquire(budget) < 0.1 and budget.windows.ends() is None
+
+
+def test_a_new_limit_starts_the_count_of_the_window_again():
+    windows = learned_window()
+    windows.observe(OPENED + 1, OPENED + 1.02, 200, 10, 0, RESET, number=windows.reserve(OPENED + 1).number)  # now 10, all spent
+    assert windows.reserve(OPENED + 1.1).wait > 0
+    windows.observe(OPENED + 1, OPENED + 1.03, 200, LIMIT, 90, RESET)  # the limit is back to 100, with 90 left
+    assert windows.reserve(OPENED + 1.1).wait == 0
