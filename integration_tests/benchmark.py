@@ -3,6 +3,7 @@
     python -m integration_tests.benchmark                       # --quick: about 2-4 minutes on 2 cores
     python -m integration_tests.benchmark --full                # 100, 1,000, 5,000 users x 0/50 ms x rate limit, soak
     python -m integration_tests.benchmark --sizes 1000 --latencies 50 --workers default,1 --rate-limits none
+    python -m integration_tests.benchmark --only readings       # pace and 429s in each reading of Freshchat's rate windows
     make benchmark ARGS="--full"
 
 Every sync runs as Airbyte runs it: the emulator in one process (a small launcher of ours around
@@ -13,7 +14,10 @@ built here), requests issued against the theoretical minimum of the API guide, 4
 received, wall time, records per second, the connector's CPU time and peak RSS, and the speed-up
 of the default concurrency over concurrency 1. It also reports the requests of an incremental
 sync after a small change next to those of the full sync before it, and (with --soak or --full)
-a soak run with random server errors and a tight rate limit, where records lost must be 0.
+a soak run with random server errors and a tight rate limit, where records lost must be 0. With
+--readings (or --full) it syncs under each reading of Freshchat's rate windows the API notes leave
+open (windows opening at the first request or on the clock, the reset rounded up or down; whole or
+not; another client spending a fifth) and prints 429s, limit use and unused clock windows for each.
 
 It prints figures and asserts nothing about speed.
 """
@@ -74,6 +78,11 @@ INCREMENTAL_USERS = 1000
 INCREMENTAL_UPDATED_USER_FRACTION = 0.01
 INCREMENTAL_NEW_MESSAGES = 5
 SOAK = dict(users=1000, error_rate=0.10, rate_limit=(150, 10.0), latency_ms=0.0)  # 15 requests a second
+# --readings: a full sync of several windows in each reading of Freshchat's windows (section 7 of the API notes), as
+# (opens, rounding, spent by another client per window, window seconds less): whole-second windows, windows half a second
+# shorter, and another client spending a fifth of each. `--readings-rate-limit 1500/30 --readings-users 600` is issue 23's sync.
+READINGS = tuple((opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down"))
+READING_SYNC = dict(users=300, latency_ms=20.0, rate_limit=(500, 5.0))  # 1,520 requests: three windows and a part
 
 
 # -- the truth -------------------------------------------------------------------------------
@@ -162,6 +171,7 @@ def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
                 "unanswered": sum(1 for entry in emulator.request_log if entry[3] is None),
                 "connections": emulator.connections_opened,
                 "rate_in_full_windows": rate_in_full_windows(arrivals, behaviour.rate_limit_window_seconds),
+                "unused_clock_windows": unused_clock_windows(arrivals, behaviour.rate_limit_window_seconds),
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
             }
         elif command == "paths":
@@ -193,6 +203,14 @@ def rate_in_full_windows(arrivals: Sequence[float], window_seconds: float) -> Op
     if len(openings) < 2:
         return None
     return sum(1 for moment in arrivals if moment < openings[-1]) / (openings[-1] - openings[0])
+
+
+def unused_clock_windows(arrivals: Sequence[float], window_seconds: float) -> int:
+    """Windows on the clock's multiples of their length, between the first request and the last, that no request came in."""
+    if not arrivals:
+        return 0
+    used = {math.floor(moment / window_seconds) for moment in arrivals}
+    return max(used) - min(used) + 1 - len(used)
 
 
 def _mutate(data: Dataset, updated_user_fraction: float, new_messages: int) -> dict:
@@ -255,10 +273,17 @@ class EmulatorProcess:
         rate_limit: Optional[Tuple[int, float]] = None,
         error_rate: float = 0.0,
         tls: bool = True,
+        reading: Optional["Reading"] = None,
     ):
         behaviour = {"latency_ms": latency_ms, "error_rate": error_rate}
         if rate_limit:
             behaviour.update(rate_limit=rate_limit[0], rate_limit_window_seconds=rate_limit[1])
+        if reading:
+            behaviour.update(
+                rate_limit_window_opens=reading.opens,
+                rate_limit_reset_rounding=reading.rounding,
+                rate_limit_spent_by_others=reading.spent_by_others,
+            )
         spec = {
             "seed": seed,
             "users": users,
@@ -459,6 +484,19 @@ def _parse_output(path: Path) -> dict:
 
 # -- scenarios -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Reading:
+    """How the emulator counts its rate windows: when one opens, how its reset is rounded, what another client spends of each."""
+
+    opens: str = "first_request"
+    rounding: str = "up"
+    spent_by_others: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.opens}/{self.rounding}" + (f" others={self.spent_by_others}" if self.spent_by_others else "")
+
+
+@dataclass(frozen=True)
 class Scenario:
     users: int
     latency_ms: float = 0.0
@@ -470,6 +508,7 @@ class Scenario:
     messages_per_conversation: int = MESSAGES_PER_CONVERSATION
     seed: int = SEED
     tls: bool = True  # as the real API; plain HTTP hides the handshakes of connections not reused
+    reading: Optional[Reading] = None  # None: the emulator's default (windows open at the first request, reset rounded up)
 
     @property
     def environment(self) -> Tuple:
@@ -483,6 +522,7 @@ class Scenario:
             self.rate_limit,
             self.error_rate,
             self.tls,
+            self.reading,
         )
 
     @property
@@ -495,6 +535,8 @@ class Scenario:
         parts = [self.kind, f"U={self.users:,}", f"{self.latency_ms:g}ms", rate_limit_text(self.rate_limit)]
         if self.error_rate:
             parts.append(f"err={self.error_rate:.0%}")
+        if self.reading:
+            parts.append(self.reading.label)
         return " ".join(parts)
 
     @property
@@ -523,6 +565,7 @@ class Result:
     emulator_cpu_seconds: float
     connections: int  # TCP (over TLS, by default) connections the emulator accepted during the sync
     rate_in_full_windows: Optional[float]  # requests per second until the last rate window opened
+    unused_clock_windows: int  # windows on the clock between the first request and the last that took none
     before: Optional["Result"] = None  # incremental runs: the full run whose state they start from
     speedup: Optional[float] = None
     bare_cpu_per_request_ms: Optional[float] = None  # a bare requests.Session fetching the same pages, one by one
@@ -533,7 +576,8 @@ class Result:
         limit = self.scenario.rate_limit
         if not limit or self.rate_in_full_windows is None:
             return None
-        return self.rate_in_full_windows / (limit[0] / limit[1])
+        others = self.scenario.reading.spent_by_others if self.scenario.reading else 0
+        return self.rate_in_full_windows / ((limit[0] - others) / limit[1])
 
     def cpu_per_request_ms(self, startup_cpu_seconds: float) -> float:
         """The connector's CPU per request once started: its CPU time less what `spec` costs, over its requests."""
@@ -612,6 +656,7 @@ def measure(
         emulator_cpu_seconds=counts["cpu_seconds"] - cpu_before,
         connections=counts["connections"],
         rate_in_full_windows=counts["rate_in_full_windows"],
+        unused_clock_windows=counts["unused_clock_windows"],
         before=before,
         bare_cpu_per_request_ms=bare_client_cpu_ms(emulator, workdir) if scenario.compares_with_bare_client else None,
     )
@@ -696,6 +741,48 @@ def run_soak(
     return result
 
 
+def reading_scenarios(users: int, latency_ms: float, rate_limit: Tuple[int, float], **shape: Any) -> List[Scenario]:
+    """Each reading of Freshchat's windows with whole-second windows, with windows half a second shorter, and with another client."""
+    limit, window = rate_limit
+    variants = ((rate_limit, 0), ((limit, window - 0.5), 0), (rate_limit, limit // 5))
+    return [
+        Scenario(users, latency_ms=latency_ms, rate_limit=variant, reading=Reading(opens, rounding, others), kind="reading", **shape)
+        for variant, others in variants
+        for opens, rounding in READINGS
+    ]
+
+
+def run_readings(scenarios: Sequence[Scenario], workdir: Path, report=print) -> List[Result]:
+    results: List[Result] = []
+    catalogs = Catalogs(workdir)
+    for scenario in scenarios:
+        with _emulator_for(scenario) as emulator:
+            results.append(measure(emulator, scenario, catalogs.get(emulator), workdir, dataset(scenario)))
+        report(progress_line(results[-1]))
+    return results
+
+
+def readings_table(results: Sequence[Result]) -> str:
+    """Pace and 429s per reading: pace (limit use) counts where windows open at a request, unused windows where they open on the clock."""
+    rows = [("reading", "limit", "requests", "429s", "lost", "wall s", "limit use", "unused clock windows")]
+    for result in results:
+        on_clock = result.scenario.reading.opens == "clock"
+        rows.append(
+            (
+                result.scenario.reading.label,
+                rate_limit_text(result.scenario.rate_limit),
+                f"{result.requests:,}",
+                str(result.throttled),
+                str(result.lost),
+                f"{result.sync.wall_seconds:.1f}",
+                f"{result.limit_use:.1%}" if result.limit_use is not None else "",
+                str(result.unused_clock_windows) if on_clock else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows)
+
+
 def _emulator_for(scenario: Scenario) -> EmulatorProcess:
     return EmulatorProcess(
         scenario.users,
@@ -706,6 +793,7 @@ def _emulator_for(scenario: Scenario) -> EmulatorProcess:
         rate_limit=scenario.rate_limit,
         error_rate=scenario.error_rate,
         tls=scenario.tls,
+        reading=scenario.reading,
     )
 
 
@@ -973,7 +1061,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--messages-per-conversation", type=int, default=MESSAGES_PER_CONVERSATION)
     parser.add_argument("--incremental-users", type=int, default=INCREMENTAL_USERS, help="0 skips the incremental scenario")
     parser.add_argument("--soak", action="store_true", help="also run the soak scenario (always with --full)")
-    parser.add_argument("--only", help="run only these parts: matrix, incremental, soak (comma-separated), e.g. --only soak")
+    parser.add_argument(
+        "--readings", action="store_true", help="also sync in each reading of Freshchat's rate windows (always with --full)"
+    )
+    parser.add_argument("--readings-users", type=int, default=READING_SYNC["users"])
+    parser.add_argument("--readings-latency", type=float, default=READING_SYNC["latency_ms"])
+    parser.add_argument("--readings-rate-limit", default="%d/%g" % READING_SYNC["rate_limit"], help="REQUESTS/WINDOW_SECONDS")
+    parser.add_argument("--only", help="run only these parts: matrix, incremental, soak, readings (comma-separated), e.g. --only readings")
     parser.add_argument("--soak-users", type=int, default=SOAK["users"])
     parser.add_argument("--soak-error-rate", type=float, default=SOAK["error_rate"], help="share of requests answered 500/502/503")
     parser.add_argument("--soak-rate-limit", default="%d/%g" % SOAK["rate_limit"], help="REQUESTS/WINDOW_SECONDS")
@@ -1007,10 +1101,11 @@ def scenarios_of(args: argparse.Namespace) -> List[Scenario]:
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     args = parse_args(argv)
-    parts = set(args.only.split(",")) if args.only else {"matrix", "incremental", *(["soak"] if args.soak or args.full else [])}
-    unknown = parts - {"matrix", "incremental", "soak"}
+    extra = [part for part, wanted in (("soak", args.soak), ("readings", args.readings)) if wanted or args.full]
+    parts = set(args.only.split(",")) if args.only else {"matrix", "incremental", *extra}
+    unknown = parts - {"matrix", "incremental", "soak", "readings"}
     if unknown:
-        raise SystemExit(f"--only takes matrix, incremental and soak, not {', '.join(sorted(unknown))}")
+        raise SystemExit(f"--only takes matrix, incremental, soak and readings, not {', '.join(sorted(unknown))}")
     scenarios = scenarios_of(args) if "matrix" in parts else []
     workdir = Path(tempfile.mkdtemp(prefix="freshchat-benchmark-"))
     startup = measure_startup(workdir)
@@ -1033,6 +1128,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
                 **shape_of(args),
             )
         )
+    readings = []
+    if "readings" in parts:
+        limit = parse_rate_limits(args.readings_rate_limit)[0]
+        readings = run_readings(reading_scenarios(args.readings_users, args.readings_latency, limit, **shape_of(args)), workdir, report)
+        results += readings
     print(
         f"\nFreshchat connector benchmark: {time.perf_counter() - started:.0f}s on {os.cpu_count()} CPUs; "
         f"{args.conversations_per_user} conversations per user, {args.messages_per_conversation} messages per conversation.\n"
@@ -1046,6 +1146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Result]:
     print(table(results, startup.spec_cpu_seconds))
     for line in notes(results, startup.spec_cpu_seconds):
         print("- " + line)
+    if readings:
+        print(
+            "\nIn each reading of Freshchat's rate windows (limit use: our requests per second over the full windows, as a share of "
+            "what the windows left us; above 100% on the clock, whose first window is partial):"
+        )
+        print(readings_table(readings))
     if args.keep:
         print(f"Kept {workdir}")
     else:
