@@ -84,9 +84,10 @@ def diagnose(config: Dict[str, Any], events: Sequence[str], pace: Pace, window: 
     """The whole report: the account probe, then the REST part, then the Extract API part."""
     started, clock = datetime.now(timezone.utc), time.monotonic()
     settings = parse_settings(config)
-    connector_logs = logging.getLogger("airbyte")
+    connector_logs, scrubbed = logging.getLogger("airbyte"), ScrubbedLogs(settings.api_key)
+    level = connector_logs.level
     connector_logs.setLevel(logging.WARNING)  # each download's info line would break up the table
-    connector_logs.addFilter(ScrubbedLogs(settings.api_key))
+    connector_logs.addFilter(scrubbed)
     api = Api(settings, pace)
     report: Dict[str, Any] = {
         "diagnose": {"format": REPORT_FORMAT, "connector_version": connector_version(), "started": started.strftime("%Y-%m-%dT%H:%M:%SZ")},
@@ -106,6 +107,8 @@ def diagnose(config: Dict[str, Any], events: Sequence[str], pace: Pace, window: 
             report["extract"] = extract
     finally:
         api.close()
+        connector_logs.removeFilter(scrubbed)
+        connector_logs.setLevel(level)
         report["diagnose"].update(requests=api.requests, seconds=round(time.monotonic() - clock, 1))
     return report
 
