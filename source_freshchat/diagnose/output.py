@@ -2,6 +2,7 @@
 
 from typing import Any, List, Mapping
 
+LABEL_WIDTH = 26
 EVENT_COLUMNS = ("event", "outcome", "gen s", "links", "payload", "files", "columns", "rows", "time format", "storage host")
 
 
@@ -55,6 +56,10 @@ def table(rows: List[List[str]]) -> List[str]:
     ]
 
 
+def line(label: str, text: str) -> str:
+    return f"  {label:<{LABEL_WIDTH}}{text}"
+
+
 def render(report: Mapping[str, Any], output_path: str) -> str:
     run = report["diagnose"]
     lines = [f"Freshchat diagnose, source-freshchat {run['connector_version']}: {run['requests']} requests in {run['seconds']:.0f} s", ""]
@@ -66,12 +71,18 @@ def render(report: Mapping[str, Any], output_path: str) -> str:
         users, pages, bump = rest["users_updated_from"], rest["items_per_page"], rest["message_moves_conversation"]
         lines += [
             "REST API",
-            f"  rate limit                {rate_limit_text(rest['rate_limit'])}",
-            f"  users updated_from        {users['verdict']}"
-            + (f" ({users['users_updated_since_now']} of {users['users']} users updated since now)" if users.get("users") else ""),
-            f"  largest items_per_page    {pages['largest_served']} served; above 50: {pages['above_50']}",
-            f"  message moves updated     {bump['verdict']} ({bump['conversations_compared']} conversations compared, "
-            f"{bump.get('updated_before_newest_message', 0)} updated before their newest message)",
+            line("rate limit", rate_limit_text(rest["rate_limit"])),
+            line(
+                "users updated_from",
+                users["verdict"]
+                + (f" ({users['users_updated_since_now']} of {users['users']} users updated since now)" if users.get("users") else ""),
+            ),
+            line("largest items_per_page", f"{pages['largest_served']} served; above 50: {pages['above_50']}"),
+            line(
+                "message moves updated",
+                f"{bump['verdict']} ({bump['conversations_compared']} conversations compared, "
+                f"{bump.get('updated_before_newest_message', 0)} updated before their newest message)",
+            ),
             "",
         ]
     extract = report.get("extract")
@@ -82,9 +93,9 @@ def render(report: Mapping[str, Any], output_path: str) -> str:
         rows.append(event_row(f"{long_window['event']}, {extract['long_window_days']} days", long_window))
         lines += table(rows)
         if long_window.get("link_hours"):
-            lines.append(f"  long window links span   {', '.join(f'{hours:g}' for hours in long_window['link_hours'])} h")
+            lines.append(line("long window links span", f"{', '.join(f'{hours:g}' for hours in long_window['link_hours'])} h"))
         zone, quota = extract["zone"], extract["quota"]
-        lines.append(f"  report times             {zone['report_times']}; account timezone {zone['account_timezone']}")
+        lines.append(line("report times", f"{zone['report_times']}; account timezone {zone['account_timezone']}"))
         quota_text = f"{quota['throttled_creations']} creations throttled"
         if quota["retry_after_seconds"]:
             quota_text += f" (Retry-After {', '.join(map(str, quota['retry_after_seconds']))} s)"
@@ -92,7 +103,7 @@ def render(report: Mapping[str, Any], output_path: str) -> str:
             quota_text += f", {quota['without_retry_after']} without Retry-After"
         if quota["refused_events"]:
             quota_text += f"; refused for good: {', '.join(quota['refused_events'])}; scope {quota['scope']}"
-        lines += [f"  creation quota           {quota_text}", ""]
+        lines += [line("creation quota", quota_text), ""]
     lines.append(
         f"The report is in {output_path}. It holds column names, formats, counts, timings, statuses and hosts only. "
         "Please attach it to bug reports."

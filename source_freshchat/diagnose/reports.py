@@ -150,9 +150,9 @@ class ReportProbes:
         jobs += [JobProbe(event, end - window, end, f"{window.total_seconds() / 3600:g} h") for event in events]
         interval = self.pace.creation_interval_seconds
         self.say(
-            f"Extract API: {len(jobs)} report jobs, created one every {interval:.0f} s (about "
-            f"{(len(jobs) - 1) * interval / 60:.0f} min), each polled every {self.pace.poll_seconds:.0f} s until ready "
-            f"(at most {self.pace.job_wait_seconds / 60:.0f} min)"
+            f"Extract API: {len(jobs)} report jobs, created one every {interval:g} s (the last after about "
+            f"{duration_text((len(jobs) - 1) * interval)}), each polled every {self.pace.poll_seconds:g} s until ready "
+            f"(for at most {duration_text(self.pace.job_wait_seconds)})"
         )
         self._work(jobs)
         return {
@@ -286,6 +286,10 @@ class ReportProbes:
 def _href(link: Dict[str, Any]) -> Optional[str]:
     inner = link.get("link")
     return inner.get("href") if isinstance(inner, dict) else link.get("href")
+
+
+def duration_text(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def progress_text(finding: Dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ def probe_rate_limit(api: Api, say: Callable[[str], None]) -> Dict[str, Any]:
     offset = (opener.reset - opener.sent) / 2
     later = None
     if offset >= MIN_ALIGNMENT_OFFSET_SECONDS:
-        say(f"Rate limit: waiting {opener.reset + offset - time.time():.0f} s to open a window off its beat")
+        say(f"Rate limit: waiting {opener.reset + offset - time.time():.0f} s to open a window half a window late")
         wait_until(opener.reset + pace.reset_edge_seconds + offset, api.sleep)
         later = Reading.of(api.call("GET", PROBE_PATH))
         if not later.opened_window:
