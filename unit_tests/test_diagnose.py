@@ -7,6 +7,7 @@ import zipfile
 from datetime import datetime, timezone
 
 import pytest
+import requests
 
 from source_freshchat import diagnose as diagnose_package
 from source_freshchat.config import parse_settings
@@ -258,3 +259,13 @@ def test_a_config_the_connector_refuses_stops_diagnose_with_its_message(tmp_path
     assert diagnose_package.main(["--config", str(config), "--output", str(tmp_path / "out.json")]) == 2
     assert "is not a Freshchat host" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_an_unreachable_freshchat_still_writes_what_was_found_and_exits_1(tmp_path, capsys, requests_mock):
+    config, output = tmp_path / "config.json", tmp_path / "out.json"
+    config.write_text(json.dumps(CONFIG))
+    requests_mock.get(f"{API}/accounts/configuration", exc=requests.ConnectionError(f"{API}/accounts/configuration refused"))
+    assert diagnose_package.main(["--config", str(config), "--output", str(output)]) == 1
+    report = json.loads(output.read_text())
+    assert report["error"] == "could not reach Freshchat: ConnectionError" and report["account"] == {}
+    assert "Stopped early, could not reach Freshchat: ConnectionError" in capsys.readouterr().out

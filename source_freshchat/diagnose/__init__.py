@@ -105,6 +105,8 @@ def diagnose(config: Dict[str, Any], events: Sequence[str], pace: Pace, window: 
             extract = ReportProbes(api, say).run(events, window, long_window)
             extract["zone"] = zone_finding(extract["events"], body.get("timezone"), datetime.now(timezone.utc) - window)
             report["extract"] = extract
+    except requests.RequestException as error:  # what was found so far is still worth writing
+        report["error"] = f"could not reach Freshchat: {type(error).__name__}"
     finally:
         api.close()
         connector_logs.removeFilter(scrubbed)
@@ -138,11 +140,8 @@ def main(argv: Sequence[str]) -> int:
     except AirbyteTracedException as error:
         say(f"diagnose: {error.message}")
         return 2
-    except requests.RequestException as error:
-        say(f"diagnose: could not reach Freshchat ({type(error).__name__})")
-        return 1
     with open(args.output, "w", encoding="utf-8") as output:
         json.dump(report, output, indent=2)
         output.write("\n")
     sys.stdout.write(render(report, args.output))
-    return 0 if report["account"].get("status") == 200 else 1
+    return 0 if report["account"].get("status") == 200 and "error" not in report else 1

@@ -64,7 +64,9 @@ def render(report: Mapping[str, Any], output_path: str) -> str:
     run = report["diagnose"]
     lines = [f"Freshchat diagnose, source-freshchat {run['connector_version']}: {run['requests']} requests in {run['seconds']:.0f} s", ""]
     account = report["account"]
-    if account.get("status") != 200:
+    if "error" in report:
+        lines += [f"Stopped early, {report['error']}; what was found before is below.", ""]
+    if account.get("status") not in (200, None):
         lines.append(f"The account probe was refused (HTTP {account.get('status')}): {account.get('message')}")
     rest = report.get("rest")
     if rest:

@@ -104,7 +104,8 @@ def probe_rate_limit(api: Api, say: Callable[[str], None]) -> Dict[str, Any]:
     if not opener.opened_window or opener.reset is None:
         finding["timing"] = "not measured: another client is spending the same limit"
         return finding
-    offset = (opener.reset - opener.sent) / 2
+    # Half a window, learned as an upper bound (reset - sent <= length + 1), so `later` opens before the beat it tests ends.
+    offset = (opener.reset - opener.sent + 1) / 2
     later = None
     if offset >= MIN_ALIGNMENT_OFFSET_SECONDS:
         say(f"Rate limit: waiting {opener.reset + offset - time.time():.0f} s to open a window half a window late")
