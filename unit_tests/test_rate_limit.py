@@ -1,4 +1,6 @@
+import math
 import time
+from typing import List
 
 import pytest
 import requests
@@ -84,77 +86,166 @@ def test_requests_per_minute_caps_the_rate():
 # FreshchatWindows on a made-up clock: a window of 100 calls that lasts 5 s and is opened by a request sent at 100.3 s.
 LIMIT, OPENED, ROUND_TRIP = 100, 100.3, 0.02
 RESET = 106  # ceil(100.32 + 5): Freshchat's reset, rounded up to the whole second
-ALLOWANCE = LIMIT - FreshchatWindows.margin(LIMIT)
+FREE = LIMIT - FreshchatWindows.margin(LIMIT) - 1  # calls that go at once; the last ones are kept for reordering and probes
 
 
 def learned_window() -> FreshchatWindows:
     windows = FreshchatWindows()
-    assert windows.reserve(OPENED) == 0
+    assert windows.reserve(OPENED).wait == 0
     windows.observe(OPENED, OPENED + ROUND_TRIP, 200, LIMIT, LIMIT - 1, RESET)
     return windows
 
 
-def test_the_first_request_of_a_window_teaches_its_length_to_the_round_trip():
-    # Sent at 100.3 and reset at 106: at most 5.7 s; answered at 100.32 and reset at 106: more than 4.68 s; so 5 s.
-    assert learned_window().horizon == pytest.approx(5 + ROUND_TRIP)
-
-
-def test_a_window_is_used_to_its_end_and_not_beyond():
+def test_until_the_answers_show_a_reading_the_reset_is_uncertain_by_a_second_either_way():
     windows = learned_window()
-    assert all(windows.reserve(OPENED + 0.01) == 0 for _ in range(ALLOWANCE - 1))
+    assert windows.ends() == (RESET, RESET + 1)  # rounded up, it has ended by the reset; rounded down, a second later
+    assert len(windows.readings) == 4
+
+
+def test_a_window_is_used_to_its_end_and_then_tested_by_one_probe():
+    windows = learned_window()
+    assert all(windows.reserve(OPENED + 0.01).wait == 0 for _ in range(FREE - 1))
     wait = windows.reserve(OPENED + 0.01)
-    assert wait == pytest.approx(5 + ROUND_TRIP - 0.01)  # until the window has ended, well before the reset at 106
-    assert OPENED + 0.01 + wait < RESET - 0.5
-    # that call is booked for the moment this window has ended; the next one for when the second-oldest call is that old
-    assert windows.reserve(OPENED + 5 + ROUND_TRIP) == pytest.approx(0.01)
+    assert wait.wait == pytest.approx(RESET - 0.5 - OPENED - 0.01)  # half-way between the earliest and the latest end rounding up allows
+    probe = windows.reserve(RESET - 0.5)
+    assert probe.wait == 0 and probe.number == FREE + 1
+    others = windows.reserve(RESET - 0.5)
+    assert others.on_answer and others.wait == pytest.approx(1.5)  # for the probe's answer, or until the window has ended anyway
 
 
-def test_sends_spread_over_time_never_put_more_than_the_limit_in_any_window():
+def test_a_probe_answered_in_the_next_window_lets_every_request_go_and_rules_out_a_later_end(caplog):
     windows = learned_window()
-    sent = [OPENED]
-    now = OPENED
-    while len(sent) < 5 * LIMIT:
-        now += 0.013  # a call asked for every 13 ms; each goes when its booked moment comes
-        sent.append(now + windows.reserve(now))
-    most_in_a_window = max(sum(1 for moment in sent if start <= moment < start + 5) for start in sent)
-    assert ALLOWANCE - 1 <= most_in_a_window <= ALLOWANCE
+    for _ in range(FREE):
+        windows.reserve(OPENED + 0.01)
+    windows.observe(OPENED + 0.01, OPENED + 0.03, 200, LIMIT, 2, RESET, number=FREE + 1)
+    probe = windows.reserve(RESET - 0.5)
+    windows.observe(RESET - 0.5, RESET - 0.48, 200, LIMIT, LIMIT - 1, RESET + 5, number=probe.number)
+    assert windows.reserve(RESET - 0.47).wait == 0
+    assert all("rounded up" in reading for reading in windows.readings)  # rounded down, the window could not have ended yet
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.68-5.22s long"
+    assert (
+        "its windows open at the first request after the last one, reset rounded up, 4.68-5.22s long; or open on the clock" in caplog.text
+    )
 
 
-def test_two_whole_seconds_within_the_bounds_keep_the_upper_bound():
+def test_a_probe_answered_in_the_same_window_rules_out_an_earlier_end_and_the_next_waits_for_the_latest():
+    windows = learned_window()
+    for _ in range(FREE):
+        windows.reserve(OPENED + 0.01)
+    windows.observe(OPENED + 0.01, OPENED + 0.03, 200, LIMIT, 3, RESET, number=FREE)
+    probe = windows.reserve(RESET - 0.5)
+    windows.observe(RESET - 0.5, RESET - 0.48, 200, LIMIT, 2, RESET, number=probe.number)  # not ended yet
+    assert len(windows.readings) == 4  # the window may still end in the half second before its reset
+    assert windows.reserve(RESET - 0.47).wait == pytest.approx(0.22)  # a second probe, half-way to the reset
+    second = windows.reserve(RESET - 0.25)
+    windows.observe(RESET - 0.25, RESET - 0.23, 200, LIMIT, 1, RESET, number=second.number)
+    last = windows.reserve(RESET - 0.2)
+    assert last.wait == pytest.approx(0.2)  # one call left: the last probe goes at the reset, the latest end rounding up allows
+    windows.observe(RESET, RESET + 0.02, 200, LIMIT, 0, RESET, number=windows.reserve(RESET).number)
+    assert all("rounded down" in reading for reading in windows.readings)
+    assert windows.reserve(RESET + 0.05).wait == pytest.approx(0.95)  # none left: until the window has certainly ended
+
+
+def test_requests_that_may_overtake_one_another_are_not_counted_in_an_answer():
+    windows = learned_window()
+    numbers = [windows.reserve(OPENED + 0.01).number for _ in range(10)]  # 2 to 11, all in flight
+    windows.observe(OPENED + 0.01, OPENED + 0.05, 200, LIMIT, 90, RESET, number=numbers[-1])  # the last one, answered first
+    # 90 calls left once it arrived; the 9 sent before it may arrive after it: 81 left at least, of which 78 go at once
+    assert sum(windows.reserve(OPENED + 0.06).wait == 0 for _ in range(90)) == 90 - 9 - FreshchatWindows.margin(LIMIT) - 1
+
+
+def test_an_answer_that_arrived_first_but_came_back_last_does_not_count_calls_twice():
     windows = FreshchatWindows()
-    windows.reserve(100.0)
-    windows.observe(100.0, 100.02, 200, LIMIT, LIMIT - 1, 105)  # between 3.98 s and 5 s: 4 or 5
-    assert windows.horizon == 5.0
+    numbers = [windows.reserve(100.0).number for _ in range(3)]
+    for number, remaining in zip(numbers, (8, 7, 9)):  # the third arrived first and came back last; 7 are left
+        windows.observe(100.0, 100.02, 200, 10, remaining, 105, number=number)
+    # 7 left; the third, sent after the second, counts against them again: 6 at least, less the margin and a call for a probe
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(10)) == 6 - FreshchatWindows.margin(10) - 1
 
 
-def test_a_429_while_pacing_by_whole_seconds_falls_back_to_the_upper_bound(caplog):
+class FakeFreshchat:
+    """Freshchat's windows in one of the readings, on a made-up clock: answers what a request arriving at a moment gets."""
+
+    def __init__(self, opens: str, rounding: str, length: float, limit: int, spent_by_others: int = 0):
+        self.opens, self.rounding, self.length, self.limit, self.others = opens, rounding, length, limit, spent_by_others
+        self.count, self.refused = 0, 0
+        self.starts: List[float] = []  # when each window opened
+        self.taken: List[int] = []  # our requests each window took
+
+    def arrive(self, moment: float):
+        if not self.starts or moment >= self.starts[-1] + self.length:
+            self.starts.append(moment if self.opens == "first_request" else math.floor(moment / self.length) * self.length)
+            self.taken.append(0)
+            self.count = self.others
+        self.count += 1
+        self.taken[-1] += self.count <= self.limit
+        self.refused += self.count > self.limit
+        reset = (math.ceil if self.rounding == "up" else math.floor)(self.starts[-1] + self.length)
+        return (429 if self.count > self.limit else 200), max(0, self.limit - self.count), reset
+
+    @property
+    def pace(self) -> float:
+        """Our requests per second until the last window opened, as a share of what the windows allowed us."""
+        rate = sum(self.taken[:-1]) / (self.starts[-1] - self.starts[0])
+        return rate / ((self.limit - self.others) / self.length)
+
+
+def paced_sync(server: FakeFreshchat, requests: int, started: float, round_trip: float) -> None:
+    """One request at a time, each sent when the windows let it go."""
+    windows, now, done = FreshchatWindows(), started, 0
+    while done < requests:
+        turn = windows.reserve(now)
+        if turn.wait:
+            now += turn.wait
+            continue
+        status, remaining, reset = server.arrive(now + round_trip / 2)
+        windows.observe(now, now + round_trip, status, server.limit, remaining, reset, number=turn.number)
+        now += round_trip
+        done += status == 200
+
+
+READINGS = [(opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down")]
+
+
+@pytest.mark.parametrize("length,spent_by_others", [(5.0, 0), (4.5, 0), (5.0, 150)], ids=["5s", "4.5s", "another-client"])
+@pytest.mark.parametrize("opens,rounding", READINGS, ids=[f"{opens}-{rounding}" for opens, rounding in READINGS])
+def test_in_every_reading_a_paced_sync_meets_at_most_two_429s_and_keeps_the_pace(opens, rounding, length, spent_by_others):
+    server = FakeFreshchat(opens, rounding, length, 500, spent_by_others)
+    paced_sync(server, 6 * (500 - spent_by_others), started=1_000_000.37, round_trip=0.004)  # a sync starts anywhere in a second
+    assert server.refused <= 2
+    if opens == "first_request":
+        assert server.pace >= 0.95, (server.pace, server.starts)
+    else:  # every window of the clock from the first request to the last took some
+        assert len(server.taken) == round((server.starts[-1] - server.starts[0]) / length) + 1 and all(server.taken)
+
+
+def test_when_no_reading_fits_the_answers_all_start_again_with_more_slack(caplog):
     windows = learned_window()
-    windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
-    assert windows.horizon == pytest.approx(RESET - OPENED)
-    assert "Freshchat refused a paced request (HTTP 429): pacing its windows over 5.70s from now on" in caplog.messages
+    windows.observe(RESET + 1.5, RESET + 1.52, 200, LIMIT, 10, RESET, number=windows.reserve(OPENED + 0.1).number)  # ended by 107 in all
+    assert len(windows.readings) == 4 and windows.ends() == (RESET + 0.25, RESET + 1.25)
+    assert "Freshchat's windows fit none of the readings; starting again with 0.25s of slack" in caplog.messages
 
 
-def test_further_429s_widen_the_upper_bound_for_a_clock_behind_ours():
+def test_a_429_says_what_the_connector_has_learned(caplog):
     windows = learned_window()
-    windows.observe(OPENED + 5.1, OPENED + 5.12, 429, LIMIT, 0, RESET)
-    windows.observe(OPENED + 5.2, OPENED + 5.22, 429, LIMIT, 0, RESET)
-    assert windows.horizon == pytest.approx(RESET - OPENED + 0.25)  # a quarter second more at each further 429
+    windows.observe(OPENED + 1, OPENED + 1.02, 429, LIMIT, 0, RESET)
+    assert caplog.messages[-1].startswith("Freshchat refused a paced request (HTTP 429): its windows open at the first request after")
 
 
-def test_no_pacing_before_a_window_is_seen_opening():
+def test_a_sync_that_starts_mid_window_spends_what_the_window_has_left():
     windows = FreshchatWindows()
-    windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # a sync that starts mid-window
-    assert all(windows.reserve(100.1) == 0 for _ in range(3 * LIMIT))
+    windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # another client opened this window
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(3 * LIMIT)) == 40 - FreshchatWindows.margin(LIMIT) - 1
 
 
 def test_a_window_spent_by_another_client_holds_requests_until_it_has_ended():
     windows = learned_window()
     windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 0, RESET)
-    assert windows.reserve(OPENED + 1.1) == pytest.approx(5 + ROUND_TRIP - 1.1 + ROUND_TRIP)
+    assert windows.reserve(OPENED + 1.1).wait == pytest.approx(RESET + 1 - OPENED - 1.1)  # rounded down, it ends up to 107
     windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 30, RESET - 5)  # a late answer from an older window changes nothing
-    assert windows.reserve(OPENED + 1.1) > 0
+    assert windows.reserve(OPENED + 1.1).wait > 0
     windows.observe(OPENED + 6, OPENED + 6.02, 200, LIMIT, 60, RESET + 6)  # a newer window, not spent
-    assert windows.reserve(OPENED + 6.1) == 0
+    assert windows.reserve(OPENED + 6.1).wait == 0
 
 
 @pytest.mark.parametrize("limit,margin", [(1, 1), (50, 1), (100, 1), (101, 2), (500, 5), (1000, 10)])
@@ -162,28 +253,23 @@ def test_a_window_keeps_one_percent_of_its_calls_and_at_least_one_in_reserve(lim
     assert FreshchatWindows.margin(limit) == margin
 
 
-def test_the_learned_pacing_is_logged_again_only_when_it_moves_more_than_50_ms(caplog):
-    windows = learned_window()  # 5 s plus a 20 ms round trip
-    for window, round_trip in ((1, 0.09), (2, 0.12)):  # later windows, opened by requests slower by 70 ms, then 30 ms more
-        sent = OPENED + 5.1 * window
-        windows.reserve(sent)
-        windows.observe(sent, sent + round_trip, 200, LIMIT, LIMIT - 1, RESET + 5 * window)
-    assert [message.rsplit(" ", 1)[1] for message in caplog.messages if "pacing them over" in message] == ["5.02s", "5.09s"]
+def test_the_readings_are_logged_again_only_when_they_change(caplog):
+    windows = learned_window()
+    for moment in (OPENED + 0.5, OPENED + 1.0):
+        windows.observe(moment, moment + ROUND_TRIP, 200, LIMIT, 50, RESET, number=windows.reserve(moment).number)
+    assert len([message for message in caplog.messages if message.startswith("Freshchat's rate limit: 100 requests per window")]) == 1
 
 
-def test_a_one_second_window_is_learned_as_one_second_too():
-    windows = FreshchatWindows()
-    windows.reserve(100.3)
-    windows.observe(100.3, 100.32, 200, LIMIT, LIMIT - 1, 102)  # between 0.68 s and 1.7 s: 1 s
-    assert windows.horizon == pytest.approx(1 + ROUND_TRIP)
-
-
-def test_a_429_while_already_pacing_by_the_upper_bound_widens_it_at_once():
-    windows = FreshchatWindows()
-    windows.reserve(100.0)
-    windows.observe(100.0, 100.02, 200, LIMIT, LIMIT - 1, 105)  # 4 or 5 s: paced by the upper bound, 5 s
-    windows.observe(105.1, 105.12, 429, LIMIT, 0, 106)
-    assert windows.horizon == pytest.approx(5.25)
+def test_a_window_seen_opening_and_ending_teaches_its_length_and_rules_out_the_rounding_it_contradicts():
+    windows = learned_window()  # opened between 100.3 and 100.32; reset 106
+    windows.observe(100.5, 100.52, 200, LIMIT, 50, RESET, number=windows.reserve(100.5).number)
+    windows.observe(105.33, 105.35, 200, LIMIT, LIMIT - 1, RESET + 5, number=windows.reserve(105.33).number)  # the next window
+    # rounded down, the first window would have ended at 106 or later, yet the next one answered at 105.35
+    assert windows.readings == [
+        "open at the first request after the last one, reset rounded up, 4.68-5.05s long",
+        "open on the clock, reset rounded up",
+    ]
+    assert windows.ends()[0] == pytest.approx(105.35 + 5.05)
 
 
 @pytest.mark.parametrize("remaining,reset_in", [(None, 5), (40, None)])
@@ -195,18 +281,18 @@ def test_a_response_with_only_one_of_the_rate_limit_headers_is_ignored(remaining
     assert timed_acquire(budget) < 0.1
 
 
-def test_a_response_without_the_limit_header_keeps_the_pacing_learned():
+def test_a_response_without_the_limit_header_keeps_the_limit_learned():
     windows = learned_window()
     windows.observe(OPENED + 1, OPENED + 1.02, 200, None, 50, RESET)
-    assert all(windows.reserve(OPENED + 1.1) == 0 for _ in range(ALLOWANCE - 1))
-    assert windows.reserve(OPENED + 1.1) > 0
+    assert windows.limit == LIMIT
+    assert sum(windows.reserve(OPENED + 1.1).wait == 0 for _ in range(LIMIT)) == 50 - FreshchatWindows.margin(LIMIT) - 1
 
 
-def test_a_window_of_two_calls_sends_one_and_keeps_one_in_reserve():
+def test_a_window_of_two_calls_sends_one_and_keeps_one_for_a_probe_at_its_earliest_end():
     windows = FreshchatWindows()
     windows.reserve(100.3)
     windows.observe(100.3, 100.32, 200, 2, 1, 106)
-    assert windows.reserve(100.4) == pytest.approx(5 + ROUND_TRIP - 0.1)  # the opening call was the window's one
+    assert windows.reserve(100.4).wait == pytest.approx(106 - 100.4)  # the reset, the latest end rounding up allows
 
 
 def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need():
@@ -219,10 +305,11 @@ def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need():
     assert 25 < refused.value.time_to_wait.total_seconds() <= 31 and budget.waits == 0
 
 
-def test_a_window_with_one_call_left_is_not_spent():
+def test_a_window_with_one_call_left_keeps_it_for_a_probe():
     windows = learned_window()
     windows.observe(OPENED + 1, OPENED + 1.02, 200, LIMIT, 1, RESET)  # another client used all but one call
-    assert windows.reserve(OPENED + 1.1) == 0
+    assert windows.reserve(OPENED + 1.1).wait == pytest.approx(RESET - OPENED - 1.1)
+    assert windows.reserve(RESET).wait == 0
 
 
 def test_a_response_to_a_request_the_budget_never_sent_is_ignored():
@@ -230,4 +317,4 @@ def test_a_response_to_a_request_the_budget_never_sent_is_ignored():
     opening = response(remaining=LIMIT - 1, reset=time.time() + 5)
     opening.headers["X-RateLimit-Limit"] = str(LIMIT)
     budget.update_from_response(request(), opening)  # e.g. a retry's response, or one the CDK sent around the budget
-    assert timed_acquire(budget) < 0.1 and budget.windows.horizon is None
+    assert timed_acquire(budget) < 0.1 and budget.windows.ends() is None

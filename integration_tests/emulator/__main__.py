@@ -24,6 +24,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window; unlimited if omitted")
     parser.add_argument("--rate-limit-window-seconds", type=float, default=60.0)
+    parser.add_argument("--rate-limit-window-opens", choices=("first_request", "clock"), default="first_request")
+    parser.add_argument("--rate-limit-reset-rounding", choices=("up", "down"), default="up")
+    parser.add_argument("--rate-limit-spent-by-others", type=int, default=0, help="requests another client spends in each window")
     parser.add_argument(
         "--recent",
         action=argparse.BooleanOptionalAction,
@@ -78,6 +81,9 @@ def main(argv=None) -> None:
         account_time_zone=not args.no_account_time_zone,
         report_payload=args.report_payload,
         report_header_style=args.report_header_style,
+        rate_limit_window_opens=args.rate_limit_window_opens,
+        rate_limit_reset_rounding=args.rate_limit_reset_rounding,
+        rate_limit_spent_by_others=args.rate_limit_spent_by_others,
     )
     if args.report_window_refusal is not None:
         behaviour.report_window_refusal = args.report_window_refusal

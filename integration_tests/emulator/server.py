@@ -72,6 +72,9 @@ class Behaviour:
     injected_retry_after_seconds: int = 1  # the wait a scripted 429 announces
     rate_limit: Optional[int] = None  # requests per fixed window; None: unlimited
     rate_limit_window_seconds: float = 60.0
+    rate_limit_window_opens: str = "first_request"  # "first_request": after the last window ended; "clock": on multiples of its length
+    rate_limit_reset_rounding: str = "up"  # X-RateLimit-Reset, the window's end in whole seconds: "up" or "down"
+    rate_limit_spent_by_others: int = 0  # requests another client spends as each window opens
     error_rate: float = 0.0  # random 500/502/503
     html_rate: float = 0.0  # 200 with an HTML page
     truncated_rate: float = 0.0  # 200 with half a JSON body
@@ -114,6 +117,8 @@ class Behaviour:
             "page_past_end": ("empty", "404"),
             "over_max_page_size": ("clamp", "reject"),
             "outbound_list": ("list", "refuse_400", "refuse_404"),
+            "rate_limit_window_opens": ("first_request", "clock"),
+            "rate_limit_reset_rounding": ("up", "down"),
             "extract_api": ("available", "forbidden", "missing"),
             "report_payload": ("zip", "csv"),
             "report_header_style": ("snake", "title"),
@@ -474,12 +479,14 @@ class Quota:
     remaining: int
     window_end: float  # Unix time
     exceeded: bool
+    reset_rounding: str = "up"
 
     def headers(self) -> dict:
+        rounded = math.ceil if self.reset_rounding == "up" else math.floor
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.window_end)),
+            "X-RateLimit-Reset": str(rounded(self.window_end)),
         }
 
     def seconds_left(self) -> int:
@@ -487,7 +494,7 @@ class Quota:
 
 
 class _RateWindow:
-    """A fixed window of requests, started by the first request after the previous one ends."""
+    """A fixed window of requests, opened by the first request after the previous one ends, or on the clock's multiples of its length."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -500,13 +507,15 @@ class _RateWindow:
         with self._lock:
             now = time.time()
             if now >= self._window_start + window:
-                self._window_start, self._count = now, 0
+                start = now if behaviour.rate_limit_window_opens == "first_request" else math.floor(now / window) * window
+                self._window_start, self._count = start, behaviour.rate_limit_spent_by_others
             self._count += 1
             return Quota(
                 limit=limit,
                 remaining=max(limit - self._count, 0),
                 window_end=self._window_start + window,
                 exceeded=behaviour.rate_limit is not None and self._count > limit,
+                reset_rounding=behaviour.rate_limit_reset_rounding,
             )
 
 
