@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, List, Mapping
 
 import pytest
+import requests
 
 from integration_tests.emulator import Behaviour, FreshchatEmulator
 from source_freshchat.diagnose import main
@@ -300,3 +301,34 @@ def test_a_wrong_key_stops_at_the_account_probe_with_freshchats_answer(tmp_path,
     assert diagnosis.returncode == 1
     assert diagnosis.report["account"] == {"status": 401, "message": "UNAUTHORIZED - Invalid or missing Bearer token"}
     assert "rest" not in diagnosis.report and "refused (HTTP 401)" in diagnosis.stdout
+
+
+def open_window_at_half_a_second(emulator: FreshchatEmulator) -> None:
+    """A window opened half-way through a second ends half-way through one too, so its reset is half a second off it."""
+    time.sleep(1.5 - time.time() % 1)
+    response = requests.get(f"{emulator.url}/v2/accounts/configuration", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5)
+    assert response.headers["X-RateLimit-Remaining"] == str(emulator.behaviour.rate_limit - 1)
+
+
+def test_a_reset_rounded_down_is_seen_as_a_window_that_goes_on_past_its_reset(diagnose, emulator):
+    emulator.behaviour.rate_limit, emulator.behaviour.rate_limit_window_seconds = 500, 4.0
+    emulator.behaviour.rate_limit_reset_rounding = "down"
+    open_window_at_half_a_second(emulator)
+    rate_limit = diagnose(emulator, "--events", "none", "--rate-limit-wait", "10").rest["rate_limit"]
+    assert (rate_limit["reset_rounding"], rate_limit["window_opens"], rate_limit["window_seconds"]) == ("down", "at the first request", 4)
+
+
+def test_windows_on_the_clock_are_seen_by_a_window_opened_late_in_its_beat_ending_on_time(diagnose, emulator):
+    emulator.behaviour.rate_limit, emulator.behaviour.rate_limit_window_seconds = 500, 4.0
+    emulator.behaviour.rate_limit_window_opens, emulator.behaviour.rate_limit_reset_rounding = "clock", "down"
+    rate_limit = diagnose(emulator, "--events", "none", "--rate-limit-wait", "10").rest["rate_limit"]
+    assert (rate_limit["reset_rounding"], rate_limit["window_opens"], rate_limit["window_seconds"]) == ("up", "on the clock", 4)
+    # a clock-aligned window of whole seconds ends exactly on the second its reset names, however it is rounded
+
+
+def test_windows_another_client_spends_as_they_open_are_not_timed(diagnose, emulator):
+    emulator.behaviour.rate_limit, emulator.behaviour.rate_limit_window_seconds = 500, 4.0
+    emulator.behaviour.rate_limit_spent_by_others = 3
+    rate_limit = diagnose(emulator, "--events", "none", "--rate-limit-wait", "10").rest["rate_limit"]
+    assert (rate_limit["limit"], rate_limit["timing"]) == (500, "not measured: another client is spending the same limit")
+    assert "window_opens" not in rate_limit
