@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test image-test benchmark benchmark-feed benchmark-scale mutation
+.PHONY: setup demo test image-test benchmark benchmark-feed benchmark-scale mutation diagnose
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: image-test
 
 image-test: setup
 	integration_tests/image/run.sh $(PY)
+
+# What this account's API does, as a table and diagnose.json (see README): e.g. make diagnose ARGS="--config secrets/config.json"
+diagnose: setup
+	$(VENV)/bin/source-freshchat diagnose $(ARGS)
 
 benchmark: setup
 	$(PY) -m integration_tests.benchmark $(ARGS)

@@ -10,6 +10,7 @@ from airbyte_cdk.models import ConnectorSpecification, FailureType
 from airbyte_cdk.sources import Source
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from . import diagnose
 from .config import parse_settings
 from .source import SourceFreshchat
 
@@ -57,5 +58,7 @@ def stop_on_sigterm(signal_number: int, frame: Any) -> None:
 
 
 def run() -> None:
+    if sys.argv[1:2] == ["diagnose"]:  # not an Airbyte command: its own arguments and output
+        sys.exit(diagnose.main(sys.argv[2:]))
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     launch(SourceFreshchat(), sys.argv[1:])
