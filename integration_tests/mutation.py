@@ -201,7 +201,7 @@ class _MutantFinder:
             changed = node.value + 1 if isinstance(node.value, int) or not node.value else node.value * 2
             self.add(node, "constant", repr(changed))
             lowered = repr(node.value - 1)
-            self.add(node, "constant", f"({lowered})" if lowered.startswith("-") else lowered, shown=lowered)  # `-(-1)`, never `--1`
+            self.add(node, "constant", f"({lowered})" if lowered.startswith("-") else lowered, shown=lowered)  # `a - 0` -> `a - (-1)`
         elif isinstance(node, ast.Call):
             self.mutate_call(node)
         for test in _conditions_of(node):
