@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test image-test benchmark benchmark-feed benchmark-scale mutation diagnose
+PHASE := .ci/phase
+NOT_IMAGE := -m "not image_tests" -p no:cacheprovider
+
+.PHONY: setup demo test lint unit image-test integration test-under-load benchmark benchmark-feed benchmark-scale mutation diagnose
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +18,25 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m integration_tests.demo $(ARGS)
 
-# The image first: build it from this working tree and run it as Airbyte does (podman; see integration_tests/image/run.sh).
-test: image-test
-	$(PY) -m pytest -m "not image_tests" $(ARGS)
+# Quick phases first, so a style slip or a broken unit test shows in the first minute; each phase prints its duration.
+test: lint unit image-test integration
 
+lint: setup
+	$(PHASE) lint sh -c '$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .'
+
+unit: setup
+	$(PHASE) unit $(PY) -m pytest $(NOT_IMAGE) unit_tests $(ARGS)
+
+# Build the image from this working tree and run it as Airbyte does (podman; see integration_tests/image/run.sh).
 image-test: setup
-	integration_tests/image/run.sh $(PY)
+	$(PHASE) image integration_tests/image/run.sh $(PY)
+
+integration: setup
+	$(PHASE) integration $(PY) -m pytest $(NOT_IMAGE) integration_tests $(ARGS)
+
+# Every test but the image's, with each core kept busy by a CPU hog that integration_tests/under_load.py starts and stops.
+test-under-load: setup
+	$(PY) -m integration_tests.under_load -- $(PY) -m pytest $(NOT_IMAGE) $(ARGS)
 
 # What this account's API does, as a table and diagnose.json (see README): e.g. make diagnose ARGS="--config secrets/config.json"
 diagnose: setup

@@ -1,7 +1,8 @@
 """The mutation check (`make mutation`): how many small faults in source_freshchat/ the tests catch, per module.
 
 Each mutant is one small change to one module: a flipped comparison, a negated condition, `and`
-swapped for `or`, a deleted statement or return inside a function, a changed number or boolean.
+swapped for `or`, `min` for `max` or `any` for `all` (and back), a deleted statement or return inside a
+function, a number one more or one less (a float also doubled), a flipped boolean, a dropped keyword argument.
 It is run against the unit tests, then (if it survived them) against the integration test files
 of its module; a mutant that fails a test or times out is killed. A module's score is the share of
 its mutants killed among those that change behaviour: mutants listed in mutation_equivalents.txt,
@@ -56,12 +57,26 @@ MODULE_TESTS: Dict[str, List[str]] = {
     ],
     "source_freshchat/source.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/errors.py": ["integration_tests/test_faults.py"],
-    "source_freshchat/rate_limit.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],
+    "source_freshchat/rate_limit.py": [
+        "integration_tests/test_faults.py",
+        "integration_tests/test_end_to_end.py",
+        "integration_tests/test_rate_readings.py",
+    ],
     "source_freshchat/base.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/state.py": ["integration_tests/test_incremental.py", "integration_tests/test_bad_input.py"],
-    "source_freshchat/extract.py": ["integration_tests/test_change_feed.py", "integration_tests/test_report_streams.py"],
-    "source_freshchat/streams/discovery.py": ["integration_tests/test_change_feed.py"],
-    "source_freshchat/streams/reports.py": ["integration_tests/test_report_streams.py"],
+    "source_freshchat/extract.py": [
+        "integration_tests/test_change_feed.py",
+        "integration_tests/test_report_streams.py",
+        "integration_tests/test_report_readings.py",
+    ],
+    "source_freshchat/streams/discovery.py": [
+        "integration_tests/test_change_feed.py",
+        "integration_tests/test_rolling_walk.py",
+        "integration_tests/test_report_readings.py",
+    ],
+    "source_freshchat/streams/rolling.py": ["integration_tests/test_rolling_walk.py"],
+    "source_freshchat/streams/reports.py": ["integration_tests/test_report_streams.py", "integration_tests/test_report_readings.py"],
+    **{f"source_freshchat/diagnose/{name}.py": ["integration_tests/test_diagnose.py"] for name in ("common", "output", "reports", "rest")},
     "source_freshchat/progress.py": ["integration_tests/test_progress.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not image_tests"]
@@ -90,6 +105,7 @@ NEGATED_COMPARISON = {
 # Statements worth deleting: calls, yields, returns, raises, loop exits, and changes of state after construction.
 # Deleting a local or a constructor's assignment only raises NameError or AttributeError: no test run needed to know.
 DELETABLE = (ast.Expr, ast.Return, ast.Raise, ast.AugAssign, ast.Break, ast.Continue, ast.Assign, ast.AnnAssign)
+SWAPPED_BUILTINS = {"min": "max", "max": "min", "any": "all", "all": "any"}
 TIMED_OUT = "timed out after"
 NOT_MUTATED_FIELDS = {"annotation", "returns", "type_comment", "decorator_list"}
 
@@ -138,10 +154,10 @@ class _MutantFinder:
         start, end = self.offsets(node)
         return self.source[start:end].decode()
 
-    def add(self, node: ast.AST, kind: str, replacement: str, shown: Optional[str] = None) -> None:
+    def add(self, node: ast.AST, kind: str, replacement: str, shown: Optional[str] = None, description: Optional[str] = None) -> None:
         start, end = self.offsets(node)
         original = self.text(node)
-        description = f"{kind} `{_squash(original)}` -> `{_squash(shown if shown is not None else replacement)}`"
+        description = description or f"{kind} `{_squash(original)}` -> `{_squash(shown if shown is not None else replacement)}`"
         scope = ".".join(self._scope) or "<module>"
         self.found.append(Mutant(self.module, scope, description, node.lineno, start, end, replacement.encode()))
 
@@ -198,9 +214,22 @@ class _MutantFinder:
         elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             changed = node.value + 1 if isinstance(node.value, int) or not node.value else node.value * 2
             self.add(node, "constant", repr(changed))
+            lowered = repr(node.value - 1)
+            self.add(node, "constant", f"({lowered})" if lowered.startswith("-") else lowered, shown=lowered)  # `a - 0` -> `a - (-1)`
+        elif isinstance(node, ast.Call):
+            self.mutate_call(node)
         for test in _conditions_of(node):
             if not isinstance(test, (ast.Compare, ast.BoolOp)):  # those are flipped above
                 self.replace_expression(test, "negate", ast.UnaryOp(ast.Not(), test))
+
+    def mutate_call(self, call: ast.Call) -> None:
+        if isinstance(call.func, ast.Name) and call.func.id in SWAPPED_BUILTINS:
+            self.replace_expression(call, "call", ast.Call(ast.Name(SWAPPED_BUILTINS[call.func.id]), call.args, call.keywords))
+        for keyword in call.keywords:
+            kept = [other for other in call.keywords if other is not keyword]
+            code = ast.unparse(ast.Call(call.func, call.args, kept))
+            dropped = f"drop keyword `{_squash(self.text(keyword), 60)}` of `{_squash(ast.unparse(call.func), 40)}(...)`"
+            self.add(call, "drop keyword", f"({code})", description=dropped)
 
 
 def _conditions_of(node: ast.AST) -> List[ast.expr]:

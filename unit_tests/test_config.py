@@ -232,3 +232,12 @@ def test_a_start_date_without_a_zone_is_utc_whatever_the_machines_timezone(monke
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_config_error_gives_airbyte_its_message_as_the_internal_message_too():
+    """Airbyte keeps a failure's internal message with the sync's failure reason: it must not read None."""
+    with pytest.raises(AirbyteTracedException) as error:
+        parse_settings({"domain": "acme.example.com", "api_key": "key"})
+    trace = error.value.as_airbyte_message().trace.error
+    assert trace.failure_type == FailureType.config_error and "is not a Freshchat host" in trace.message
+    assert trace.internal_message == trace.message

@@ -4,15 +4,34 @@ from typing import List
 
 import pytest
 import requests
+from airbyte_cdk.sources.streams import call_rate
 from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit
 
+from source_freshchat import rate_limit
 from source_freshchat.rate_limit import FreshchatAPIBudget, FreshchatWindows
 
 
-@pytest.fixture
-def no_sleep():
-    """This module measures real waits, so the suite-wide sleep patch is off here."""
-    return None
+class PacingClock:
+    """Wall-clock time that moves only when the budget sleeps, so a wait is measured exactly, whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    monotonic = time
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def pacing_clock(monkeypatch) -> PacingClock:
+    clock = PacingClock()
+    monkeypatch.setattr(rate_limit, "PACING_CLOCK", clock)
+    monkeypatch.setattr(call_rate, "time", clock)  # the CDK's own cap (requests_per_minute) sleeps through it
+    return clock
 
 
 def response(remaining=None, reset=None, status=200):
@@ -30,9 +49,10 @@ def request():
 
 
 def timed_acquire(budget):
-    started = time.monotonic()
+    """The seconds one call waited for the budget, on the pacing clock."""
+    started = rate_limit.PACING_CLOCK.monotonic()
     budget.acquire_call(request())
-    return time.monotonic() - started
+    return rate_limit.PACING_CLOCK.monotonic() - started
 
 
 def test_plenty_of_remaining_calls_never_wait():
@@ -40,16 +60,17 @@ def test_plenty_of_remaining_calls_never_wait():
     sent = request()
     budget.acquire_call(sent)
     budget.update_from_response(sent, response(remaining=500, reset=time.time() + 60))
-    assert sum(timed_acquire(budget) for _ in range(50)) < 0.5
+    assert sum(timed_acquire(budget) for _ in range(50)) == 0
 
 
-def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(caplog):
+def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(caplog, pacing_clock):
     budget = FreshchatAPIBudget(requests_per_minute=None)
     sent = request()
     budget.acquire_call(sent)
-    budget.update_from_response(sent, response(remaining=0, reset=time.time() + 1.2))
+    budget.update_from_response(sent, response(remaining=0, reset=pacing_clock.time() + 1.2))
     waited = timed_acquire(budget)
-    assert 0.5 < waited < 5 and budget.waited_seconds > 0.5
+    # Until the reset, plus the second a reset rounded down may hide while the rounding is unknown.
+    assert waited == pytest.approx(2.2, abs=1e-3) and budget.waited_seconds == waited
     assert budget.waits_text().startswith("1 rate-limit waits (")
     paced = [float(m.split("waited ")[1].split("s ")[0]) for m in caplog.messages if m.startswith("Paced by Freshchat's rate limit")]
     assert len(paced) == 1 and paced[0] >= 1.0  # the held request only: waits under a second are not worth a line
@@ -59,7 +80,7 @@ def test_a_429_alone_does_not_block_the_budget():
     """Its wait comes from Retry-After in the backoff strategy; the budget must not add a minute."""
     budget = FreshchatAPIBudget(requests_per_minute=None)
     budget.update_from_response(request(), response(status=429))
-    assert timed_acquire(budget) < 0.1
+    assert timed_acquire(budget) == 0
 
 
 @pytest.mark.parametrize("reset", ["not-a-number", ""])
@@ -68,7 +89,7 @@ def test_unreadable_headers_are_ignored(reset):
     sent = request()
     budget.acquire_call(sent)
     budget.update_from_response(sent, response(remaining="lots", reset=reset))
-    assert timed_acquire(budget) < 0.1
+    assert timed_acquire(budget) == 0
 
 
 def test_reset_given_as_seconds_from_now_is_understood():
@@ -78,7 +99,7 @@ def test_reset_given_as_seconds_from_now_is_understood():
 
 def test_requests_per_minute_caps_the_rate():
     budget = FreshchatAPIBudget(requests_per_minute=3)
-    assert sum(timed_acquire(budget) for _ in range(3)) < 0.1
+    assert sum(timed_acquire(budget) for _ in range(3)) == 0
     with pytest.raises(Exception):
         budget.acquire_call(request(), block=False)  # the fourth call in the minute must wait
 
@@ -278,7 +299,7 @@ def test_a_response_with_only_one_of_the_rate_limit_headers_is_ignored(remaining
     sent = request()
     budget.acquire_call(sent)
     budget.update_from_response(sent, response(remaining=remaining, reset=None if reset_in is None else time.time() + reset_in))
-    assert timed_acquire(budget) < 0.1
+    assert timed_acquire(budget) == 0
 
 
 def test_a_response_without_the_limit_header_keeps_the_limit_learned():
@@ -295,14 +316,15 @@ def test_a_window_of_two_calls_sends_one_and_keeps_one_for_a_probe_at_its_earlie
     assert windows.reserve(100.4).wait == pytest.approx(106 - 100.4)  # the reset, the latest end rounding up allows
 
 
-def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need():
+def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need(pacing_clock):
     budget = FreshchatAPIBudget(requests_per_minute=None)
     sent = request()
     budget.acquire_call(sent)
-    budget.update_from_response(sent, response(remaining=0, reset=time.time() + 30))
+    budget.update_from_response(sent, response(remaining=0, reset=pacing_clock.time() + 30))
     with pytest.raises(CallRateLimitHit) as refused:
         budget.acquire_call(request(), block=False)
-    assert 25 < refused.value.time_to_wait.total_seconds() <= 31 and budget.waits == 0
+    # The reset, plus the second a reset rounded down may hide.
+    assert refused.value.time_to_wait.total_seconds() == pytest.approx(31, abs=1e-3) and budget.waits == 0
 
 
 def test_a_window_with_one_call_left_keeps_it_for_a_probe():
@@ -317,7 +339,7 @@ def test_a_response_to_a_request_the_budget_never_sent_is_ignored():
     opening = response(remaining=LIMIT - 1, reset=time.time() + 5)
     opening.headers["X-RateLimit-Limit"] = str(LIMIT)
     budget.update_from_response(request(), opening)  # e.g. a retry's response, or one the CDK sent around the budget
-    assert timed_acquire(budget) < 0.1 and budget.windows.ends() is None
+    assert timed_acquire(budget) == 0 and budget.windows.ends() is None
 
 
 def test_a_new_limit_starts_the_count_of_the_window_again():

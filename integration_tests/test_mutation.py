@@ -1,0 +1,72 @@
+"""The mutation check's operators: each makes the mutant it promises, and nothing it should not."""
+
+import textwrap
+from typing import Dict
+
+from .mutation import mutants_of
+
+
+def mutated(snippet: str, kind: str) -> Dict[str, str]:
+    """{description: the function's mutated source} of every mutant of one kind in `snippet`."""
+    source = textwrap.dedent(snippet).encode()
+    return {
+        mutant.description: mutant.apply(source).decode()
+        for mutant in mutants_of("snippet.py", source)
+        if mutant.description.startswith(kind + " ")
+    }
+
+
+def test_min_and_max_swap_and_so_do_any_and_all():
+    snippet = """
+        def f(xs):
+            return min(xs, default=0), max(xs), any(xs), all(xs), sorted(xs)
+    """
+    assert mutated(snippet, "call") == {
+        "call `min(xs, default=0)` -> `max(xs, default=0)`": snippet_with("(max(xs, default=0)), max(xs), any(xs), all(xs)"),
+        "call `max(xs)` -> `min(xs)`": snippet_with("min(xs, default=0), (min(xs)), any(xs), all(xs)"),
+        "call `any(xs)` -> `all(xs)`": snippet_with("min(xs, default=0), max(xs), (all(xs)), all(xs)"),
+        "call `all(xs)` -> `any(xs)`": snippet_with("min(xs, default=0), max(xs), any(xs), (any(xs))"),
+    }
+
+
+def snippet_with(calls: str) -> str:
+    return f"\ndef f(xs):\n    return {calls}, sorted(xs)\n"
+
+
+def test_a_number_becomes_one_more_and_one_less_and_a_float_is_also_doubled():
+    assert mutated("x = 5\ny = 2.5\nz = -1\n", "constant") == {
+        "constant `5` -> `6`": "x = 6\ny = 2.5\nz = -1\n",
+        "constant `5` -> `4`": "x = 4\ny = 2.5\nz = -1\n",
+        "constant `2.5` -> `5.0`": "x = 5\ny = 5.0\nz = -1\n",
+        "constant `2.5` -> `1.5`": "x = 5\ny = 1.5\nz = -1\n",
+        "constant `1` -> `2`": "x = 5\ny = 2.5\nz = -2\n",
+        "constant `1` -> `0`": "x = 5\ny = 2.5\nz = -0\n",
+    }
+
+
+def test_a_number_one_less_below_zero_stays_one_negative_number():
+    assert mutated("x = y - 0\n", "constant")["constant `0` -> `-1`"] == "x = y - (-1)\n"
+
+
+def test_each_keyword_argument_is_dropped_on_its_own():
+    snippet = "def f(options):\n    return g(1, timeout=(10, 60), **options)\n"
+    assert mutated(snippet, "drop keyword") == {
+        "drop keyword `timeout=(10, 60)` of `g(...)`": "def f(options):\n    return (g(1, **options))\n",
+        "drop keyword `**options` of `g(...)`": "def f(options):\n    return (g(1, timeout=(10, 60)))\n",
+    }
+
+
+def test_a_call_without_keywords_or_a_swapped_builtin_has_no_call_mutants():
+    snippet = "def f(xs):\n    return sorted(xs), xs.min()\n"
+    assert mutated(snippet, "call") == {} and mutated(snippet, "drop keyword") == {}
+
+
+def test_every_mutant_of_the_new_operators_compiles():
+    snippet = """
+        def f(xs, n):
+            return max(min(xs, key=abs), n - 1, default=0.5)
+    """
+    mutants = {**mutated(snippet, "call"), **mutated(snippet, "drop keyword"), **mutated(snippet, "constant")}
+    assert len(mutants) == 2 + 2 + 4
+    for source in mutants.values():
+        compile(source, "snippet.py", "exec")
