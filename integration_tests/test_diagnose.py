@@ -19,7 +19,7 @@ import requests
 
 from integration_tests.emulator import Behaviour, FreshchatEmulator
 from source_freshchat.diagnose import main
-from source_freshchat.extract import EVENTS
+from source_freshchat.streams.report_events import EVENTS
 
 from .conftest import CONNECTOR
 

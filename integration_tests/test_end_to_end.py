@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 
 from source_freshchat.config import DEFAULT_NUM_WORKERS
-from source_freshchat.extract import EVENTS
+from source_freshchat.streams.report_events import EVENTS
 
 from .conftest import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
 from .emulator import Behaviour, FreshchatEmulator

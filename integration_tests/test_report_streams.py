@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from source_freshchat.config import format_timestamp
-from source_freshchat.extract import EVENTS, reach_floor
+from source_freshchat.extract import reach_floor
+from source_freshchat.streams.report_events import EVENTS
 
 from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator

@@ -33,8 +33,8 @@ def report_clock(mocker):
     def sleep(seconds: float) -> None:
         moments[0] += seconds
 
-    mocker.patch("source_freshchat.extract.monotonic", lambda: moments[0])
-    return mocker.patch("source_freshchat.extract.wait", side_effect=sleep)
+    mocker.patch("source_freshchat.extract.jobs.monotonic", lambda: moments[0])
+    return mocker.patch("source_freshchat.extract.jobs.wait", side_effect=sleep)
 
 
 def run_read(

@@ -15,8 +15,8 @@ from source_freshchat.diagnose import chosen_events
 from source_freshchat.diagnose.common import Api, Pace, scrub, time_format
 from source_freshchat.diagnose.reports import JobProbe, interval_finding, payload_finding, quota_finding, zone_finding
 from source_freshchat.diagnose.rest import Reading, window_timing
-from source_freshchat.extract import EVENTS
 from source_freshchat.run import run
+from source_freshchat.streams.report_events import EVENTS
 
 from .conftest import API, API_KEY, CONFIG
 

@@ -11,15 +11,10 @@ import pytest
 import requests
 
 from source_freshchat.config import parse_settings
-from source_freshchat.extract import (
-    ExtractClient,
-    ReportError,
-    check_download_url,
-    normalise_column,
-    reach_floor,
-    report_rows,
-    report_time,
-)
+from source_freshchat.extract import ExtractClient, ReportError
+from source_freshchat.extract.download import check_download_url
+from source_freshchat.extract.payload import normalise_column, report_rows
+from source_freshchat.extract.times import reach_floor, report_time
 
 from .conftest import API, CONFIG
 
@@ -394,7 +389,7 @@ def test_requests_carry_timeouts(requests_mock, clock, mocker):
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
     requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
     extract = client(clock)
-    sends = [mocker.spy(extract._api._session, "send"), mocker.spy(extract._storage, "send")]  # these instances only
+    sends = [mocker.spy(extract._api._session, "send"), mocker.spy(extract._storage._session, "send")]  # these instances only
     list(extract.rows(extract.want("Chat-Transcript", START, END)))
     timeouts = {call.args[0].url.split("?")[0]: call.kwargs["timeout"] for send in sends for call in send.call_args_list}
     assert timeouts[REPORTS] == (10, 60) and timeouts[f"{STORAGE}/a.csv"] == (10, 300)

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from source_freshchat.config import format_timestamp
-from source_freshchat.extract import ReportError, has_offset, interval_offsets, refuses_event, report_time, stated_limit
+from source_freshchat.extract import ReportError
+from source_freshchat.extract.jobs import refuses_event, stated_limit
+from source_freshchat.extract.times import has_offset, interval_offsets, report_time
 
 from .conftest import API
 from .test_extract import REPORTS, STORAGE, FakeClock, client, csv_bytes, links

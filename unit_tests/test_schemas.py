@@ -18,7 +18,9 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import parse_settings
-from source_freshchat.extract import EVENTS, ExtractClient, normalise_column
+from source_freshchat.extract import ExtractClient
+from source_freshchat.extract.payload import normalise_column
+from source_freshchat.streams.report_events import EVENTS
 from source_freshchat.streams.reports import KEY_COLUMN, ReportStream
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_freshchat" / "schemas"

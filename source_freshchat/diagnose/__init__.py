@@ -19,7 +19,7 @@ import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import parse_settings
-from ..extract import EVENTS
+from ..streams.report_events import EVENTS
 from .common import Api, Pace, scrub
 from .output import render
 from .reports import ReportProbes, zone_finding

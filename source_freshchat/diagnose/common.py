@@ -15,7 +15,8 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 
 from ..config import FreshchatSettings
 from ..errors import error_message, json_body
-from ..extract import API_TIMEOUT, REPORT_TIME
+from ..extract.jobs import API_TIMEOUT
+from ..extract.times import REPORT_TIME
 from ..rate_limit import seconds_until_retry
 
 MAX_MESSAGE_CHARS = 300

@@ -20,20 +20,12 @@ from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import format_timestamp
-from ..extract import (
-    DONE_STATUSES,
-    EVENTS,
-    FAILED_STATUSES,
-    REPORTS_PATH,
-    ExtractClient,
-    ReportError,
-    has_offset,
-    interval_offsets,
-    normalise_column,
-    report_rows,
-    report_time,
-    window_end,
-)
+from ..extract import ReportError
+from ..extract.download import StorageClient
+from ..extract.jobs import DONE_STATUSES, FAILED_STATUSES, REPORTS_PATH
+from ..extract.payload import normalise_column, report_rows
+from ..extract.times import has_offset, interval_offsets, report_time, window_end
+from ..streams.report_events import EVENTS
 from .common import THROTTLED_RETRIES, Api, scrub, time_format, time_shape
 
 LONG_WINDOW_EVENT = "Conversation-Created"  # every account has it, and it is the change feed's main event
@@ -140,7 +132,7 @@ class ReportProbes:
         self.pace = api.pace
         self.say = say
         self.clock = clock
-        self.downloads = ExtractClient(api.settings, sleep=api.sleep)
+        self.downloads = StorageClient(api.sleep)
         self.downloaded = 0
 
     def run(self, events: Sequence[str], window: timedelta, long_window: timedelta) -> Dict[str, Any]:

@@ -23,9 +23,10 @@ from airbyte_cdk.models import SyncMode
 
 from ..base import sync_resources
 from ..config import FreshchatSettings, format_timestamp
-from ..extract import EVENTS, ZONE_MARGIN, ExtractClient, ReportError, ReportRead, reach_floor, window_end
+from ..extract import ZONE_MARGIN, ExtractClient, ReportError, ReportRead, reach_floor, window_end
 from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord, RollingPosition
 from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
+from .report_events import EVENTS
 from .rolling import RollingWalk
 
 logger = logging.getLogger("airbyte")

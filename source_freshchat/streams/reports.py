@@ -1,6 +1,6 @@
 """One incremental stream per Extract API event (agent performance and conversation lifecycle).
 
-Every stream is the same reader over a row of `extract.EVENTS`: the event, its time column (the cursor) and what
+Every stream is the same reader over a row of `report_events.EVENTS`: the event, its time column (the cursor) and what
 identifies a row. Its window is `[max(state - overlap, start_date, the 15-month floor), now]`, read as the sync's
 shared `ReportRead` of that event: pieces no longer than Freshchat accepts, oldest first. Each link of each finished
 piece is a slice, so the CDK checkpoints after every link and a restarted sync does not download finished links
@@ -24,20 +24,10 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 
 from ..config import FreshchatSettings, format_timestamp
-from ..extract import (
-    EVENTS,
-    ZONE_MARGIN,
-    ExtractClient,
-    ReportError,
-    ReportEvent,
-    ReportJob,
-    ReportRead,
-    Row,
-    reach_floor,
-    window_end,
-)
+from ..extract import ZONE_MARGIN, ExtractClient, ReportError, ReportJob, ReportRead, Row, reach_floor, window_end
 from ..state import moment_of
 from .discovery import Selection
+from .report_events import EVENTS, ReportEvent
 
 logger = logging.getLogger("airbyte")
 

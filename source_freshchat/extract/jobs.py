@@ -1,85 +1,52 @@
-"""Freshchat's Extract API (raw reports): the one client and job queue of a sync.
+"""Freshchat's Extract API job queue: the one client of a sync that creates, polls and reads reports.
 
 A report is a job: `POST /v2/reports/raw` with an event and a time window, polled at
-`GET /v2/reports/raw/<id>` until it is COMPLETED, then downloaded from pre-signed links on a
-storage host that is not Freshchat. Everything that reads reports (the change feed of
-conversations, the report streams) says up front which events it needs from when (`want`), so
-that every job of the sync is created back to back, within Freshchat's creation quota, while the
-earlier ones generate; a consumer then waits for its own job (`links`, `link_rows`).
-
-Security: a download link's query string is a credential, and the API key must never leave the
-configured Freshchat origin. Downloads go through their own session, with no auth, no cookies
-and no netrc; only https links (or http on loopback, for the emulator) are followed, redirects
-included; logs and errors name a link by host and path only.
-
-Payloads are ZIP archives of CSV files (or a plain CSV), spooled to a temporary file and read
-row by row, never held in memory. Header names differ between events and accounts, so they are
-normalised (`Conversation ID` -> `conversation_id`) and unknown columns are kept.
+`GET /v2/reports/raw/<id>` until it is COMPLETED, then downloaded from pre-signed links (`download.py`). Everything that
+reads reports (the change feed of conversations, the report streams) says up front which events it needs from when
+(`want`), so that every job of the sync is created back to back, within Freshchat's creation quota, while the earlier
+ones generate; a consumer then waits for its own job (`pieces`, `rows`, `link_rows`). A window Freshchat refuses as too long is
+asked for again in smaller pieces; an expired link is replaced by polling its job again. The client also finds the zone
+of report times written without an offset, from a poll's echo of its window or the account's configuration.
 """
 
-import calendar
 import csv
-import http.cookiejar
-import io
 import logging
 import re
-import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from time import monotonic
 from time import sleep as wait
 from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 from zoneinfo import ZoneInfo
 
 import requests
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .config import FreshchatSettings, _is_loopback, format_timestamp
-from .errors import FreshchatErrorHandler, error_message, json_body
-from .rate_limit import FreshchatBackoffStrategy, seconds_until_retry
-from .state import moment_of
+from ..config import FreshchatSettings, format_timestamp
+from ..errors import FreshchatErrorHandler, error_message, json_body
+from ..rate_limit import FreshchatBackoffStrategy, seconds_until_retry
+from .download import LinkExpired, StorageClient
+from .errors import ReportError
+from .payload import Row, report_rows
+from .times import has_offset, interval_offsets, report_time, zone_name
 
 logger = logging.getLogger("airbyte")
 
-
-class LinkQueryLogFilter(logging.Filter):
-    """urllib3 logs every request line with its query at debug level; a download link's query is a credential."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(arg.split("?", 1)[0] if isinstance(arg, str) and "?" in arg else arg for arg in record.args)
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(LinkQueryLogFilter())
-
 REPORTS_PATH = "reports/raw"
-REACH_MONTHS = 15  # Freshchat refuses a window that starts earlier than this before today
-REACH_SLACK = timedelta(days=1)  # stay clear of the boundary, whose exact rule (calendar months, time zone) is not documented
 FIRST_POLL_SECONDS = 2.0
 POLL_GROWTH = 1.5
 MAX_POLL_SECONDS = 30.0
 CREATION_ATTEMPTS = 3  # a FAILED job is created again this many times in all before its stream fails
 CREATION_WAIT_WITHOUT_ADVICE_SECONDS = 60.0  # the reported quota is about one creation per minute
 LINK_REFRESHES = 3  # an expired link (403) is replaced by polling the job again, this many times per link
-DOWNLOAD_ATTEMPTS = 4
-MAX_REDIRECTS = 5
-DOWNLOAD_TIMEOUT = (10, 300)
 API_TIMEOUT = (10, 60)
-CHUNK_BYTES = 1 << 20
 WAIT_LOG_SECONDS = 60.0
 MIN_PIECE = timedelta(hours=1)  # a window refused at this length is not split further: the stream fails, with Freshchat's words
 PIECES_AHEAD = 3  # pieces of one read created ahead of the one a consumer waits for, so that they generate meanwhile
-# Consumers keep a row whose time lies this far before their window: Freshchat defines a job's window, perhaps in the
-# account's zone (up to 14 h off UTC), and a row read twice is de-duplicated by its key.
-ZONE_MARGIN = timedelta(hours=25)
 # A 400 that says the event is not offered names it (or says "event") and says so; one that speaks of the window does not.
 NOT_OFFERED = re.compile(r"\bnot\s+(supported|available|enabled|allowed|permitted|offered)\b|\b(unknown|invalid|unsupported)\b", re.I)
 WINDOW_WORDS = re.compile(r"\b(range|window|interval|duration|period|span|hours?|days?|weeks?|months?|exceed\w*|longer|start|end)\b", re.I)
@@ -89,216 +56,6 @@ DONE_STATUSES = {"COMPLETED", "SUCCESS"}
 FAILED_STATUSES = {"FAILED", "ERROR"}
 
 
-@dataclass(frozen=True)
-class ReportEvent:
-    """One Extract API event and how its rows read: which column holds the event's time, what identifies a row."""
-
-    name: str
-    stream: str
-    time_column: str = "created_at"
-    natural_key: Optional[str] = None  # an id column the event carries; otherwise a hash of `identity` is the key
-    identity: tuple = ("conversation_id", "agent_id")
-
-
-# The events of section 6 of the API notes, in the order streams are registered. Column names are the normalised ones.
-EVENTS: Mapping[str, ReportEvent] = {
-    event.name: event
-    for event in (
-        ReportEvent("Agent-Activity", "agent_activity", identity=("agent_id", "status")),
-        ReportEvent("Agent-Intelliassign-Activity", "agent_intelliassign_activity", identity=("agent_id", "activity")),
-        ReportEvent("Conversation-Agent-Assigned", "conversation_agent_assigned", identity=("conversation_id", "agent_id")),
-        ReportEvent("Conversation-Group-Assigned", "conversation_group_assigned", identity=("conversation_id", "group_id")),
-        ReportEvent("Conversation-Created", "conversation_created", identity=("conversation_id",)),
-        ReportEvent("Conversation-Resolved", "conversation_resolved", identity=("conversation_id", "agent_id")),
-        ReportEvent("Conversation-Resolution-Label", "conversation_resolution_label", identity=("conversation_id", "label", "sub_label")),
-        ReportEvent("Message-Sent", "message_sent", natural_key="message_id"),
-        ReportEvent("CSAT-Score", "csat_score", natural_key="csat_id"),
-        ReportEvent("First-Response-Time", "first_response_time", identity=("conversation_id", "agent_id")),
-        ReportEvent("Response-Time", "response_time", natural_key="message_id"),
-        ReportEvent("Resolution-Time", "resolution_time", identity=("conversation_id", "agent_id")),
-        ReportEvent("Chat-Transcript", "chat_transcript", time_column="created_time", natural_key="message_id"),
-    )
-}
-
-Row = Dict[str, Optional[str]]
-
-
-class ReportError(AirbyteTracedException):
-    """A report this sync cannot have.
-
-    `refused`: the account does not offer it (no Extract API, or not this event). `quota`: Freshchat's quota on creating
-    reports is used up for longer than `report_quota_wait_minutes`; a later sync can have it.
-    """
-
-    def __init__(self, message: str, refused: bool = False, quota: bool = False) -> None:
-        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
-        self.refused = refused
-        self.quota = quota
-
-
-class LinkExpired(Exception):
-    """The storage host refused a download link (403): it expired, and the job gives fresh ones when polled again."""
-
-
-def reach_floor(now: datetime) -> datetime:
-    """The earliest window start Freshchat accepts now, with a day to spare."""
-    month_index = now.year * 12 + now.month - 1 - REACH_MONTHS
-    year, month = divmod(month_index, 12)
-    day = min(now.day, calendar.monthrange(year, month + 1)[1])
-    return now.replace(year=year, month=month + 1, day=day) + REACH_SLACK
-
-
-def window_end() -> datetime:
-    """Reports are asked up to now: events after it are the next sync's."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def normalise_column(name: str) -> str:
-    """`Conversation ID`, `conversation-id` and `conversation_id` all read as `conversation_id`."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
-
-
-# ISO-8601 or `2019-08-21 05:30:00.0` (a fraction of any length), with or without an offset.
-REPORT_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
-# Offsets of the world's zones lie within this, in steps of a quarter hour.
-MAX_UTC_OFFSET = timedelta(hours=14)
-OFFSET_STEP = timedelta(minutes=15)
-MAX_DST_SHIFT = timedelta(hours=1)
-
-
-def report_time(value: Any, zone: tzinfo = timezone.utc) -> Optional[datetime]:
-    """An event time as reports write it, in UTC: ISO-8601 or a space for the T, a time without an offset being in `zone`,
-    or epoch seconds or milliseconds."""
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return moment_of(int(text))
-    matched = REPORT_TIME.fullmatch(text)
-    if matched is None:
-        return None
-    date, hour, minute, second, fraction, offset = matched.groups()
-    try:
-        moment = datetime.fromisoformat(date).replace(
-            hour=int(hour or 0), minute=int(minute or 0), second=int(second or 0), microsecond=int((fraction or "0")[:6].ljust(6, "0"))
-        )
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=zone if offset is None else offset_zone(offset)).astimezone(timezone.utc)
-
-
-def offset_zone(offset: str) -> tzinfo:
-    if offset.upper() == "Z":
-        return timezone.utc
-    digits = offset[1:].replace(":", "")
-    size = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-    return timezone(size if offset[0] == "+" else -size)
-
-
-def has_offset(value: Any) -> bool:
-    """Whether a report time says its own zone: epoch numbers and times with Z or an offset do; wall-clock times do not."""
-    text = str(value).strip()
-    matched = REPORT_TIME.fullmatch(text)
-    return text.isdigit() or (matched is not None and matched.group(6) is not None)
-
-
-def interval_offsets(interval: Any, start: datetime, end: datetime) -> Optional[Tuple[timedelta, timedelta]]:
-    """How far the wall clock of a poll's `interval` echo runs ahead of UTC at each end of the window [start, end] asked.
-
-    The echo is `<start>/<end>` or `<start>_<end>` (Freshchat's example: `2019-08-21 05:30:00.0_...`). An echo written
-    with offsets speaks UTC: (0, 0). None where it shows nothing: absent, unreadable, or not the window that was asked
-    (an end that is no whole quarter hour away from it). The two ends differ where the window spans a change of DST.
-    """
-    parts = re.split(r"[/_]", str(interval or "").strip())
-    if len(parts) != 2 or not all(parts):
-        return None
-    offsets = []
-    for echoed, asked in zip(parts, (start, end)):
-        wall = report_time(echoed)
-        if wall is None:
-            return None
-        offset = wall - asked.astimezone(timezone.utc) if not has_offset(echoed) else timedelta(0)
-        step = round(offset / OFFSET_STEP) * OFFSET_STEP
-        if abs(step) > MAX_UTC_OFFSET or abs(offset - step) > timedelta(minutes=1):
-            return None
-        offsets.append(step)
-    if abs(offsets[1] - offsets[0]) > MAX_DST_SHIFT:
-        return None
-    return offsets[0], offsets[1]
-
-
-def safe_url(url: str) -> str:
-    """A download link without its query string, which is a credential: scheme, host and path only."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def check_download_url(url: str) -> None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and _is_loopback(host):
-        return
-    raise ReportError(
-        f"Freshchat's report link points to {safe_url(url)}, which is not https; refusing to download a report over an "
-        "unencrypted connection. Please report this with the sync logs."
-    )
-
-
-# -- reading payloads ----------------------------------------------------------------------
-# A pasted log can make one message_parts field far larger than the csv module's default limit of 128 kB; memory bounds it.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-
-def report_rows(payload: IO[bytes]) -> Iterator[Row]:
-    """Rows of a downloaded report: every CSV file of a ZIP archive in turn, or a plain CSV."""
-    payload.seek(0)
-    if payload.read(4) != b"PK\x03\x04":
-        payload.seek(0)
-        yield from csv_rows(payload)
-        return
-    payload.seek(0)
-    with zipfile.ZipFile(payload) as archive:
-        members = [member for member in archive.infolist() if not member.is_dir()]
-        csv_members = [member for member in members if member.filename.lower().endswith(".csv")] or members
-        for member in csv_members:
-            with archive.open(member) as raw:
-                yield from csv_rows(raw)
-
-
-def csv_rows(raw: IO[bytes]) -> Iterator[Row]:
-    """Rows of one CSV file, streamed; a UTF-8 BOM is dropped, empty fields read as None."""
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    try:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            return
-        columns = unique_columns([normalise_column(name) for name in header])
-        for values in reader:
-            if not any(values):
-                continue  # a blank line, e.g. at the end of a file
-            row: Row = {column: value if value != "" else None for column, value in zip(columns, values)}
-            for extra, value in enumerate(values[len(columns) :], start=1):
-                row[f"extra_column_{extra}"] = value
-            yield row
-    finally:
-        text.detach()  # the caller closes the file it opened
-
-
-def unique_columns(columns: List[str]) -> List[str]:
-    """Two headers that normalise alike (`Agent ID`, `agent_id`) keep both values: the second gets a suffix."""
-    seen: Dict[str, int] = {}
-    unique = []
-    for column in columns:
-        column = column or "column"
-        seen[column] = seen.get(column, 0) + 1
-        unique.append(column if seen[column] == 1 else f"{column}_{seen[column]}")
-    return unique
-
-
-# -- jobs ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReportLink:
     start: Optional[str]
@@ -381,10 +138,6 @@ def describe_length(length: timedelta) -> str:
     return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
 
 
-def zone_name(zone: tzinfo) -> str:
-    return str(getattr(zone, "key", None) or zone.tzname(None) or zone)
-
-
 class ExtractClient:
     """Creates, polls and downloads the reports of one sync; shared by every stream that reads reports."""
 
@@ -419,10 +172,7 @@ class ExtractClient:
             authenticator=TokenAuthenticator(settings.api_key),
             backoff_strategy=FreshchatBackoffStrategy(),
         )
-        self._storage = requests.Session()
-        self._storage.trust_env = False  # no netrc credentials; proxies and CA bundle are read below, per link
-        self._storage.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        self._environment = requests.Session()  # reads the environment's proxy and CA settings, never sends
+        self._storage = StorageClient(self._sleep)
 
     # -- what the sync needs ------------------------------------------------------------------
     def want(self, event: str, start: datetime, end: datetime) -> ReportRead:
@@ -755,7 +505,7 @@ class ExtractClient:
     def _url(self, path: str) -> str:
         return self._settings.api_base + path
 
-    # -- downloads -----------------------------------------------------------------------------
+    # -- links: an expired one is replaced by polling its job again --------------------------
     def _fetch_link(self, job: ReportJob, index: int) -> IO[bytes]:
         for refresh in range(LINK_REFRESHES + 1):
             link = job.links[index]
@@ -777,51 +527,4 @@ class ExtractClient:
 
     def download(self, url: str, what: str) -> IO[bytes]:
         """A link's payload in a temporary file, retried on connection errors, 429 and 5xx; LinkExpired on a 403."""
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            problem = self._try_download(url, what)
-            if not isinstance(problem, str):
-                return problem
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise ReportError(f"Could not download {what} from {safe_url(url)} after {attempt} attempts: {problem}")
-            wait = 2.0 ** (attempt - 1)
-            logger.info(f"Downloading {what} from {safe_url(url)} failed ({problem}); retrying in {wait:.0f}s")
-            self._sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def _try_download(self, url: str, what: str):
-        """The payload in a temporary file, or a text saying why this attempt failed and may be retried."""
-        try:
-            response = self._get_following_redirects(url)
-        except requests.RequestException as error:
-            return type(error).__name__
-        with response:
-            if response.status_code == 403:
-                raise LinkExpired()
-            if response.status_code == 429 or response.status_code >= 500:
-                return f"HTTP {response.status_code}"
-            if not response.ok:
-                raise ReportError(f"The storage host answered HTTP {response.status_code} for {what} ({safe_url(url)}).")
-            payload = tempfile.TemporaryFile()
-            try:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    payload.write(chunk)
-                size, expected = payload.tell(), response.headers.get("Content-Length")
-                if expected and expected.isdigit() and size != int(expected):
-                    payload.close()
-                    return f"cut off at {size} of {expected} bytes"
-            except requests.RequestException as error:
-                payload.close()
-                return type(error).__name__
-            logger.info(f"Downloaded {what}: {payload.tell()} bytes from {safe_url(url)}")
-            return payload
-
-    def _get_following_redirects(self, url: str) -> requests.Response:
-        for _ in range(MAX_REDIRECTS + 1):
-            check_download_url(url)
-            environment = self._environment.merge_environment_settings(url, {}, True, None, None)
-            response = self._storage.get(url, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, headers={"Accept": "*/*"}, **environment)
-            if not response.is_redirect:
-                return response
-            url = urljoin(url, response.headers.get("Location", ""))
-            response.close()
-        raise ReportError(f"The report link redirected more than {MAX_REDIRECTS} times; last to {safe_url(url)}.")
+        return self._storage.download(url, what)
