@@ -1,86 +1,35 @@
-"""The Extract API client: job queue, polling, downloads, payloads and the security rules of report links."""
+"""The Extract API's job queue: jobs created within Freshchat's quota and polled until ready, windows cut to what
+Freshchat accepts, expired links replaced, and the zone of report times found."""
 
-import csv
-import io
 import logging
-import zipfile
-from datetime import datetime, timedelta, timezone
-from typing import List
+import re
+from datetime import timedelta
+from typing import List, Optional
 
 import pytest
-import requests
 
-from source_freshchat.config import parse_settings
-from source_freshchat.extract import ExtractClient, ReportError
-from source_freshchat.extract.download import check_download_url
-from source_freshchat.extract.payload import normalise_column, report_rows
-from source_freshchat.extract.times import reach_floor, report_time
+from source_freshchat.config import format_timestamp
+from source_freshchat.extract import ReportError
+from source_freshchat.extract.jobs import refuses_event, stated_limit
+from source_freshchat.extract.times import report_time
 
-from .conftest import API, CONFIG
-
-REPORTS = f"{API}/reports/raw"
-STORAGE = "https://exports.storage.example"
-SIGNED = "X-Amz-Credential=AKIA&X-Amz-Signature=deadbeefsecret"
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-class FakeClock:
-    """Time that passes only when the client sleeps, so waits are counted, not spent."""
-
-    def __init__(self) -> None:
-        self.now = 100_000.0  # like a real monotonic clock, far from zero
-        self.sleeps: List[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def client(clock: FakeClock, **config) -> ExtractClient:
-    return ExtractClient(parse_settings({**CONFIG, **config}), clock=clock, sleep=clock.sleep)
-
-
-def links(extract: ExtractClient, read) -> List:
-    """Every link of a read, each piece waited for in turn."""
-    return [link for piece in extract.pieces(read) for link in piece.links]
-
-
-def csv_bytes(rows: List[List[str]], bom: bool = True) -> bytes:
-    text = io.StringIO()
-    csv.writer(text).writerows(rows)
-    return (b"\xef\xbb\xbf" if bom else b"") + text.getvalue().encode()
-
-
-def zip_bytes(*files: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for index, content in enumerate(files):
-            archive.writestr(f"part-{index}.csv", content)
-    return buffer.getvalue()
-
-
-def completed(job_id: str, *urls: str) -> dict:
-    links = [
-        {"from": f"2026-11-{i + 1:02d}T00:00:00Z", "to": f"2026-11-{i + 2:02d}T00:00:00Z", "status": "COMPLETED", "link": {"href": u}}
-        for i, u in enumerate(urls)
-    ]
-    return {"id": job_id, "status": "COMPLETED", "interval": "P1D", "links": links}
-
-
-TRANSCRIPT = [
-    ["Conversation ID", "Message ID", "Message Parts", "Created Time"],
-    ["c1", "m1", '[{"text": {"content": "Hello, world\nsecond line"}}]', "2026-11-02 10:00:00"],
-    ["c2", "m2", "", "2026-11-03T10:00:00.000Z"],
-]
+from ..conftest import API
+from .conftest import (
+    END,
+    FOUR_DAYS_END,
+    HOUR,
+    NEW_YORK,
+    REPORTS,
+    SIGNED,
+    START,
+    STORAGE,
+    TRANSCRIPT,
+    client,
+    completed,
+    csv_bytes,
+    links,
+    zip_bytes,
+)
 
 
 def test_a_job_is_created_polled_until_completed_and_its_zip_of_csv_files_read_row_by_row(requests_mock, clock):
@@ -116,14 +65,6 @@ def test_a_job_is_created_polled_until_completed_and_its_zip_of_csv_files_read_r
     }
     assert clock.sleeps[0] == pytest.approx(2.0)  # the first poll after about 2 s, then growing
     assert clock.sleeps[1] > clock.sleeps[0]
-
-
-def test_a_plain_csv_payload_is_read_too(requests_mock, clock):
-    requests_mock.post(REPORTS, status_code=202, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    assert [row["message_id"] for row in extract.rows(extract.want("Chat-Transcript", START, END))] == ["m1", "m2"]
 
 
 def test_every_wanted_job_is_created_before_the_first_one_is_waited_for(requests_mock, clock):
@@ -215,125 +156,6 @@ def test_an_expired_link_is_replaced_by_polling_the_job_again(requests_mock, clo
     ]
 
 
-def test_downloads_carry_no_credentials_and_no_cookies(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}", f"{STORAGE}/b.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT), headers={"Set-Cookie": "session=abc; Path=/"})
-    requests_mock.get(f"{STORAGE}/b.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    downloads = [r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]
-    assert len(downloads) == 2
-    for request in downloads:
-        assert "Authorization" not in request.headers and "Cookie" not in request.headers
-    api_calls = [r for r in requests_mock.request_history if r.hostname == "acme.freshchat.com"]
-    assert all(r.headers["Authorization"] == f"Bearer {CONFIG['api_key']}" for r in api_calls)
-
-
-def test_a_redirect_to_plain_http_is_refused_and_the_link_query_never_shows(requests_mock, clock, caplog):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", status_code=302, headers={"Location": f"http://mirror.example/a.csv?{SIGNED}"})
-    extract = client(clock)
-    with caplog.at_level(logging.DEBUG), pytest.raises(ReportError) as raised:
-        list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    assert "http://mirror.example/a.csv" in raised.value.message and "not https" in raised.value.message
-    ours = "\n".join(
-        record.getMessage() for record in caplog.records if not record.name.startswith("requests_mock")
-    )  # the mock's own debug log
-    assert "deadbeefsecret" not in raised.value.message and "deadbeefsecret" not in ours
-    assert not [r for r in requests_mock.request_history if r.hostname == "mirror.example"]
-
-
-@pytest.mark.parametrize("url", ["http://storage.example/a.csv", "ftp://127.0.0.1/a.csv", "file:///etc/passwd", "https:///a.csv"])
-def test_only_https_links_or_loopback_http_are_downloaded(url):
-    with pytest.raises(ReportError):
-        check_download_url(url)
-
-
-@pytest.mark.parametrize("url", ["https://storage.example/a.csv?x=1", "http://127.0.0.1:9000/a.csv", "http://localhost/a.csv"])
-def test_https_and_loopback_links_are_accepted(url):
-    check_download_url(url)
-
-
-def test_a_cut_off_download_is_retried(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    body = csv_bytes(TRANSCRIPT)
-    requests_mock.get(
-        f"{STORAGE}/a.csv",
-        [
-            {"content": body[:20], "headers": {"Content-Length": str(len(body))}},
-            {"status_code": 500},  # the smallest server error
-            {"status_code": 429},
-            {"content": body},
-        ],
-    )
-    extract = client(clock)
-    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
-
-
-def test_a_corrupt_archive_fails_loudly(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.zip?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.zip", content=b"PK\x03\x04" + b"\x00" * 40)
-    extract = client(clock)
-    with pytest.raises(ReportError, match="Could not read part 1 of the Chat-Transcript report"):
-        list(extract.rows(extract.want("Chat-Transcript", START, END)))
-
-
-def test_csv_fields_with_commas_quotes_newlines_and_json_round_trip():
-    rows = [["Agent ID", "agent_id", "CSAT Response", "Extra"], ["a1", "a2", 'Good, "really"\nyes', '{"k": [1, 2]}', "beyond header"]]
-    payload = io.BytesIO(csv_bytes(rows))
-    assert list(report_rows(payload)) == [
-        {
-            "agent_id": "a1",
-            "agent_id_2": "a2",
-            "csat_response": 'Good, "really"\nyes',
-            "extra": '{"k": [1, 2]}',
-            "extra_column_1": "beyond header",
-        }
-    ]
-
-
-@pytest.mark.parametrize(
-    "header,name",
-    [
-        ("Conversation ID", "conversation_id"),
-        (" conversation-id ", "conversation_id"),
-        ("Value In Seconds", "value_in_seconds"),
-        ("CSAT_ID", "csat_id"),
-    ],
-)
-def test_header_names_match_loosely(header, name):
-    assert normalise_column(header) == name
-
-
-@pytest.mark.parametrize(
-    "value,expected",
-    [
-        ("2026-11-02 10:00:00", "2026-11-02T10:00:00+00:00"),
-        ("2026-11-02T10:00:00.500Z", "2026-11-02T10:00:00.500000+00:00"),
-        ("1762077600", "2025-11-02T10:00:00+00:00"),
-        ("1762077600000", "2025-11-02T10:00:00+00:00"),
-    ],
-)
-def test_report_times_read_in_every_form(value, expected):
-    assert report_time(value).isoformat() == expected
-
-
-def test_the_reach_floor_is_15_calendar_months_back_with_a_day_to_spare():
-    assert reach_floor(datetime(2026, 12, 1, 12, tzinfo=timezone.utc)) == datetime(2025, 9, 2, 12, tzinfo=timezone.utc)
-    assert reach_floor(datetime(2026, 5, 31, tzinfo=timezone.utc)) == datetime(2025, 3, 1, tzinfo=timezone.utc)  # Feb 28 + 1 day
-
-
-def test_urllib3_request_lines_lose_their_query_in_the_logs(caplog):
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
-        pool_logger.debug('%s://%s:%s "%s %s %s" %s %s', "https", "storage.example", 443, "GET", f"/a.csv?{SIGNED}", "HTTP/1.1", 200, 10)
-    assert caplog.records[0].getMessage() == 'https://storage.example:443 "GET /a.csv HTTP/1.1" 200 10'
-
-
 def test_a_creation_quota_that_never_frees_up_fails_within_the_report_wait(requests_mock, clock):
     requests_mock.post(REPORTS, status_code=429, headers={"Retry-After": "60"}, json={"code": 429})
     extract = client(clock, report_wait_minutes=3)
@@ -361,18 +183,6 @@ def test_a_later_consumer_reuses_a_created_job_that_covers_it_and_gets_a_new_one
     assert earlier is not created and not earlier.pieces and earlier.start == START - timedelta(days=1)
 
 
-def test_downloads_are_tried_four_times_then_fail_without_the_link_query(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", status_code=503)
-    extract = client(clock)
-    with pytest.raises(ReportError, match=r"after 4 attempts: HTTP 503") as raised:
-        list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
-    assert [s for s in clock.sleeps if s >= 1][-3:] == [1.0, 2.0, 4.0]  # waits between the attempts, doubling
-    assert "deadbeefsecret" not in raised.value.message
-
-
 def test_links_that_stay_expired_fail_after_three_refreshes(requests_mock, clock):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
@@ -382,41 +192,6 @@ def test_links_that_stay_expired_fail_after_three_refreshes(requests_mock, clock
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
     assert len([r for r in requests_mock.request_history if r.hostname == "exports.storage.example"]) == 4
     assert len([r for r in requests_mock.request_history if r.url == f"{REPORTS}/j1"]) == 1 + 3  # no fresh links after the last try
-
-
-def test_requests_carry_timeouts(requests_mock, clock, mocker):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    sends = [mocker.spy(extract._api._session, "send"), mocker.spy(extract._storage._session, "send")]  # these instances only
-    list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    timeouts = {call.args[0].url.split("?")[0]: call.kwargs["timeout"] for send in sends for call in send.call_args_list}
-    assert timeouts[REPORTS] == (10, 60) and timeouts[f"{STORAGE}/a.csv"] == (10, 300)
-    [download] = [call for call in sends[1].call_args_list]
-    assert download.kwargs["stream"] is True  # a report is written to disk as it arrives, never held whole in memory
-
-
-def test_downloads_ignore_netrc_credentials(requests_mock, clock, tmp_path, monkeypatch):
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine exports.storage.example login someone password secret-from-netrc\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    download = next(r for r in requests_mock.request_history if r.hostname == "exports.storage.example")
-    assert "Authorization" not in download.headers
-
-
-def test_only_the_csv_files_of_an_archive_are_read_and_blank_lines_are_skipped():
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "About this export\nIt was generated by Freshchat.\n")  # would read as one row
-        archive.writestr("events.csv", "conversation_id,created_at\r\nc1,2026-11-02\r\n\r\nc2,2026-11-03\r\n")
-    assert [row["conversation_id"] for row in report_rows(buffer)] == ["c1", "c2"]
 
 
 def test_while_creation_is_rate_limited_no_other_job_is_created(requests_mock, clock):
@@ -499,23 +274,6 @@ def test_a_429_on_creation_without_advice_waits_a_minute(requests_mock, clock):
     assert clock.sleeps[0] == pytest.approx(60)  # the reported quota: about one creation per minute
 
 
-@pytest.mark.parametrize("hops,follows", [(5, True), (6, False)])
-def test_https_redirects_are_followed_five_times_at_most(requests_mock, clock, hops, follows):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/hop0.csv?{SIGNED}"))
-    for hop in range(hops):
-        requests_mock.get(f"{STORAGE}/hop{hop}.csv", status_code=302, headers={"Location": f"/hop{hop + 1}.csv?{SIGNED}"})
-    requests_mock.get(f"{STORAGE}/hop{hops}.csv", content=csv_bytes(TRANSCRIPT))
-    extract = client(clock)
-    job = extract.want("Chat-Transcript", START, END)
-    if follows:
-        assert len(list(extract.rows(job))) == 2
-    else:
-        with pytest.raises(ReportError, match="redirected more than 5 times") as raised:
-            list(extract.rows(job))
-        assert "deadbeefsecret" not in raised.value.message
-
-
 def test_a_slow_report_logs_its_wait_once_a_minute_not_at_every_poll(requests_mock, clock, caplog):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", [{"json": {"status": "IN_PROGRESS"}}] * 12 + [{"json": completed("j1")}])
@@ -539,20 +297,6 @@ def test_fresh_links_without_the_expired_part_fail_the_report_naming_it(requests
         list(extract.rows(extract.want("Chat-Transcript", START, END)))
 
 
-def test_a_download_cut_by_a_connection_error_is_retried_and_the_retry_logged(requests_mock, clock, caplog):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", [{"exc": requests.exceptions.ConnectionError}, {"content": csv_bytes(TRANSCRIPT)}])
-    extract = client(clock)
-    with caplog.at_level(logging.INFO, logger="airbyte"):
-        assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
-    assert any(
-        message.startswith("Downloading part 1 of 1 of the Chat-Transcript report")
-        and "failed (ConnectionError); retrying in 1s" in message
-        for message in caplog.messages
-    )
-
-
 def test_a_vanished_job_waiting_to_be_created_again_is_reported_as_not_created(requests_mock, clock):
     requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"status_code": 429, "headers": {"Retry-After": "600"}, "json": {}}])
     requests_mock.get(f"{REPORTS}/j1", status_code=404, json={"code": 404, "status": "NOT_FOUND"})
@@ -561,28 +305,268 @@ def test_a_vanished_job_waiting_to_be_created_again_is_reported_as_not_created(r
         links(extract, extract.want("CSAT-Score", START, END))
 
 
-def test_a_storage_host_that_answers_404_fails_the_report_instead_of_reading_its_error_page(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", status_code=404, text="conversation_id,created_at\nnot,a-row\n")
+# -- the queue acts at the earliest moment any job needs it, never later ---------------------------
+CREATION_QUOTA_SECONDS = 60  # what Freshchat's 429 on a second creation announces
+
+
+def test_a_ready_report_is_not_held_back_by_another_job_waiting_for_the_creation_quota(requests_mock, clock):
+    requests_mock.post(
+        REPORTS,
+        [
+            {"json": {"id": "j1"}},
+            {"status_code": 429, "headers": {"Retry-After": str(CREATION_QUOTA_SECONDS)}, "json": {}},
+            {"json": {"id": "j2"}},
+        ],
+    )
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
     extract = client(clock)
-    with pytest.raises(
-        ReportError, match=r"The storage host answered HTTP 404 for part 1 of 1 .*exports.storage.example/a.csv\)"
-    ) as raised:
-        list(extract.rows(extract.want("Chat-Transcript", START, END)))
-    assert "deadbeefsecret" not in raised.value.message
+    first, second = extract.want("CSAT-Score", START, END), extract.want("Response-Time", START, END)
+
+    links(extract, first)
+    assert clock.sleeps == pytest.approx([2.0])  # first's poll is due long before the quota lets second be created
+    assert [request.method for request in requests_mock.request_history] == ["POST", "POST", "GET"]
+
+    links(extract, second)
+    assert sum(clock.sleeps) == pytest.approx(CREATION_QUOTA_SECONDS + 2.0)  # created when the quota allows, polled 2 s later
 
 
-class BrokenStream(io.BytesIO):
-    """A body that breaks off mid-transfer, as a dropped connection does."""
+# -- windows Freshchat refuses as too long ---------------------------------------------------------
+class FakeExtractAPI:
+    """Jobs that complete at once with one link; a window over `limit` is refused in `refusal`'s words; `quota` creations."""
 
-    def read(self, *args, **kwargs):
-        raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    def __init__(self, requests_mock, limit: Optional[timedelta] = None, refusal: str = "Range must not exceed {hours} hours"):
+        self.limit, self.refusal = limit, refusal
+        self.quota: Optional[int] = None
+        self.quota_answer = {"status_code": 429, "headers": {"Retry-After": "36000"}}
+        self.windows: List[tuple] = []  # (start, end) of every job created
+        self.refused: List[tuple] = []
+        self.interval = lambda start, end: f"{start}/{end}"
+        requests_mock.post(REPORTS, json=self._create)
+        requests_mock.get(re.compile(f"{re.escape(REPORTS)}/"), json=self._poll)
+        requests_mock.get(re.compile(re.escape(STORAGE)), content=self._download)
+
+    def _create(self, request, context):
+        body = request.json()
+        start, end = report_time(body["start"]), report_time(body["end"])
+        if self.limit is not None and end - start > self.limit:
+            self.refused.append((start, end))
+            context.status_code = 400
+            return {"code": 400, "status": "BAD_REQUEST", "message": self.refusal.format(hours=self.limit / HOUR)}
+        if self.quota is not None and len(self.windows) >= self.quota:
+            context.status_code = self.quota_answer["status_code"]
+            context.headers.update(self.quota_answer["headers"])
+            return {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Daily limit reached"}
+        self.windows.append((start, end))
+        return {"id": str(len(self.windows) - 1)}
+
+    def _poll(self, request, context):
+        number = int(request.path.rsplit("/", 1)[1])
+        start, end = self.windows[number]
+        link = {
+            "from": format_timestamp(start),
+            "to": format_timestamp(end),
+            "status": "COMPLETED",
+            "link": {"href": f"{STORAGE}/{number}"},
+        }
+        return {"status": "COMPLETED", "interval": self.interval(start, end), "links": [link]}
+
+    def _download(self, request, context):
+        start, end = self.windows[int(request.path.rsplit("/", 1)[1])]
+        return csv_bytes([["conversation_id", "created_at"], [f"c-{format_timestamp(start)}", format_timestamp(start)]])
 
 
-def test_a_download_broken_off_mid_transfer_is_retried(requests_mock, clock):
-    requests_mock.post(REPORTS, json={"id": "j1"})
-    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", [{"body": BrokenStream()}, {"content": csv_bytes(TRANSCRIPT)}])
+def test_a_refused_window_is_asked_for_again_in_pieces_of_the_limit_it_states_oldest_first(requests_mock, clock, caplog):
+    api = FakeExtractAPI(requests_mock, limit=timedelta(hours=24))
     extract = client(clock)
-    assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+    read = extract.want("Chat-Transcript", START, FOUR_DAYS_END)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        rows = list(extract.rows(read))
+    assert api.refused == [(START, FOUR_DAYS_END)]  # one refusal: the answer said how long a window may be
+    assert api.windows == [(START + timedelta(days=day), START + timedelta(days=day + 1)) for day in range(4)]
+    assert [row["created_at"] for row in rows] == [format_timestamp(start) for start, _ in api.windows]
+    assert extract.window_hours("Chat-Transcript") == 24 and extract.window_hours("CSAT-Score") is None
+    assert any(
+        "Freshchat refused a window of 4 days for Chat-Transcript reports (BAD_REQUEST - Range must not exceed 24.0 hours)" in m
+        for m in caplog.messages
+    )
+
+
+def test_a_refusal_that_states_no_limit_halves_the_window_until_it_is_accepted(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock, limit=timedelta(hours=20), refusal="Bad request")
+    extract = client(clock)
+    list(extract.rows(extract.want("CSAT-Score", START, FOUR_DAYS_END)))
+    assert [end - start for start, end in api.refused] == [timedelta(hours=96), timedelta(hours=48), timedelta(hours=24)]
+    assert [end - start for start, end in api.windows] == [timedelta(hours=12)] * 8
+    assert api.windows[0][0] == START and api.windows[-1][1] == FOUR_DAYS_END
+
+
+def test_a_window_refused_even_at_an_hour_fails_loudly_with_freshchats_words(requests_mock, clock):
+    FakeExtractAPI(requests_mock, limit=timedelta(minutes=30), refusal="The range is too long")
+    extract = client(clock)
+    with pytest.raises(ReportError, match="and no smaller window is asked for: BAD_REQUEST - The range is too long") as refused:
+        list(extract.rows(extract.want("CSAT-Score", START, START + 2 * HOUR)))
+    assert not refused.value.refused and not refused.value.quota  # not the "plan has no such report" warning
+
+
+def test_a_400_that_says_the_event_is_not_offered_refuses_the_event_without_splitting(requests_mock, clock):
+    requests_mock.post(REPORTS, status_code=400, json={"status": "BAD_REQUEST", "message": "Event CSAT-Score is not supported"})
+    extract = client(clock)
+    with pytest.raises(ReportError) as refused:
+        list(extract.rows(extract.want("CSAT-Score", START, FOUR_DAYS_END)))
+    assert refused.value.refused and "Event CSAT-Score is not supported" in refused.value.message
+    assert len(requests_mock.request_history) == 1
+
+
+@pytest.mark.parametrize(
+    "message, refuses",
+    [
+        ("Event Chat-Transcript is not supported for this account", True),
+        ("Unknown event Foo; expected one of Agent-Activity, CSAT-Score", True),
+        ("Chat-Transcript is not available", True),
+        ("The time range for event Chat-Transcript must not exceed 24 hours", False),
+        ("Date range is not allowed for this event", False),
+        ("not allowed", False),
+    ],
+)
+def test_which_400s_refuse_the_event_rather_than_the_window(message, refuses):
+    assert refuses_event(message, "Chat-Transcript") is refuses
+
+
+def test_the_limit_a_refusal_states_is_the_longest_one_shorter_than_the_window():
+    assert stated_limit("Window of 456 days exceeds the limit of 31 days", timedelta(days=456)) == timedelta(days=31)
+    assert stated_limit("must not exceed 24 hours", timedelta(hours=24)) is None  # not shorter: halve instead
+    assert stated_limit("at most 1 month", timedelta(days=90)) == timedelta(days=28)
+    assert stated_limit("too long", timedelta(days=3)) is None
+
+
+def test_a_window_learned_by_an_earlier_sync_cuts_pieces_before_any_refusal(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock, limit=timedelta(hours=24))
+    extract = client(clock)
+    extract.learn_window("Chat-Transcript", 24)
+    for unreadable in (0.5, "24", True, None, -3):  # an hour is the shortest piece; anything else in state is ignored
+        extract.learn_window("Chat-Transcript", unreadable)
+    list(extract.rows(extract.want("Chat-Transcript", START, FOUR_DAYS_END)))
+    assert api.refused == [] and len(api.windows) == 4
+
+
+def test_pieces_are_created_at_most_three_ahead_of_the_one_a_reader_waits_for(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    extract = client(clock)
+    extract.learn_window("CSAT-Score", 24)
+    pieces = extract.pieces(extract.want("CSAT-Score", START, START + timedelta(days=6)))
+    next(pieces)
+    assert len(api.windows) == 3
+    next(pieces)
+    assert len(api.windows) == 4
+    assert len(list(pieces)) == 4 and len(api.windows) == 6
+
+
+# -- quotas ----------------------------------------------------------------------------------------
+def test_a_quota_that_asks_for_longer_than_the_bound_ends_the_read_at_its_last_finished_piece(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.quota = 2
+    extract = client(clock)
+    extract.learn_window("Chat-Transcript", 24)
+    read = extract.want("Chat-Transcript", START, FOUR_DAYS_END)
+    finished = [(piece.start, piece.end) for piece in extract.pieces(read)]
+    assert finished == api.windows == [(START, START + timedelta(days=1)), (START + timedelta(days=1), START + timedelta(days=2))]
+    assert read.deferred is not None and read.deferred.quota
+    assert "Daily limit reached" in read.deferred.message and "frees up at about" in read.deferred.message
+    assert max(clock.sleeps, default=0) < 600  # the 10 hours Freshchat asked for were not slept
+    with pytest.raises(ReportError, match="quota on creating Chat-Transcript reports is used up"):
+        list(extract.rows(read))  # a reader that needs every row (the change feed) fails instead
+
+
+def test_429s_without_advice_end_the_read_once_they_add_up_past_the_bound(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.quota, api.quota_answer = 0, {"status_code": 429, "headers": {}}
+    extract = client(clock, report_quota_wait_minutes=3)
+    read = extract.want("CSAT-Score", START, FOUR_DAYS_END)
+    assert list(extract.pieces(read)) == []
+    assert read.deferred is not None and "frees up later" in read.deferred.message
+    assert clock.sleeps.count(60.0) == 3  # three waits of a minute, the fourth 429 passes the bound
+
+
+def test_a_short_quota_wait_is_slept_and_the_job_created_after_it(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    requests_mock.post(REPORTS, [{"status_code": 429, "headers": {"Retry-After": "45"}, "json": {}}, {"json": api._create}])
+    extract = client(clock)
+    read = extract.want("CSAT-Score", START, FOUR_DAYS_END)
+    assert len(list(extract.pieces(read))) == 1 and read.deferred is None and 45.0 in clock.sleeps
+
+
+def test_a_poll_that_asks_for_a_long_wait_waits_no_longer_than_the_quota_bound(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(
+        f"{REPORTS}/j1",
+        [{"status_code": 429, "headers": {"Retry-After": "86400"}, "json": {}}, {"json": {"status": "COMPLETED", "links": []}}],
+    )
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    assert max(clock.sleeps) == pytest.approx(600.0)
+
+
+# -- the zone of report times written without an offset --------------------------------------------
+def test_times_without_an_offset_are_read_in_the_zone_the_echo_shows_confirmed_by_the_account(requests_mock, clock, caplog):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: f"{start.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}.0_{end.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}.0"
+    requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T15:00:00.000Z"
+        assert format_timestamp(extract.report_time("2026-07-02 10:00:00")) == "2026-07-02T14:00:00.000Z"  # the zone's DST
+        assert format_timestamp(extract.report_time("2026-11-02T10:00:00Z")) == "2026-11-02T10:00:00.000Z"
+    assert [m for m in caplog.messages if "written without an offset" in m] == [
+        "Report times written without an offset are read as America/New_York: the account's time zone, which Freshchat's echo "
+        "of a report's window confirms"
+    ]
+    assert extract.time_is_certain("2026-11-02 10:00:00")
+
+
+def test_an_echo_whose_offset_the_account_does_not_confirm_gives_a_fixed_offset(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: f"{start + 2 * HOUR:%Y-%m-%d %H:%M:%S}_{end + 2 * HOUR:%Y-%m-%d %H:%M:%S}"
+    requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "Etc/UTC"})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T08:00:00.000Z"
+
+
+def test_an_echo_in_utc_needs_no_look_at_the_account(requests_mock, clock):
+    FakeExtractAPI(requests_mock)
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T10:00:00.000Z"
+    assert not [request for request in requests_mock.request_history if "configuration" in request.path]
+
+
+def test_without_an_echo_the_accounts_zone_is_used_and_its_times_are_not_certain(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T15:00:00.000Z"
+    assert not extract.time_is_certain("2026-11-02 10:00:00") and extract.time_is_certain("2026-11-02T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    "account", [{"json": {"account_id": "a1"}}, {"status_code": 403, "json": {}}, {"json": {"timezone": "Mars/Olympus"}}]
+)
+def test_where_nothing_tells_the_zone_times_read_as_utc_with_one_warning(requests_mock, clock, caplog, account):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    requests_mock.get(f"{API}/accounts/configuration", **account)
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        times = [extract.report_time(value) for value in ("2026-11-02 10:00:00", "2026-11-03 10:00:00")]
+    assert [format_timestamp(moment) for moment in times] == ["2026-11-02T10:00:00.000Z", "2026-11-03T10:00:00.000Z"]
+    warnings = [record.message for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "Report times written without an offset are read as UTC: nothing tells their zone (no echo of a report's "
+        "window, no time zone in the account's configuration)"
+    ]
+    assert len([request for request in requests_mock.request_history if "configuration" in request.path]) == 1
