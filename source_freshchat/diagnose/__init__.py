@@ -1,4 +1,4 @@
-"""`source-freshchat diagnose`: settle the API's unknowns (section 7 of the API notes) on the user's own account.
+"""`source-freshchat diagnose`: settle the API's unknowns on the user's own account (README, "Checking what your account does").
 
 Read-only and cheap: a few dozen REST requests and one small report job per event. It prints a table
 and writes a JSON report that is safe to share: column names, formats, counts, timings, statuses and
