@@ -15,6 +15,8 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
+from .discovery.plan import ConversationDiscovery, Selection
+from .discovery.walk import ParentWalk
 from .errors import fails_only_its_stream
 from .extract import ExtractClient
 from .rate_limit import FreshchatAPIBudget
@@ -22,10 +24,8 @@ from .streams.account import Account
 from .streams.conversation_properties import ConversationProperties
 from .streams.conversations import Conversations
 from .streams.directory import Agents, Channels, Groups, Roles
-from .streams.discovery import ConversationDiscovery, Selection
 from .streams.messages import Messages
 from .streams.outbound_messages import OutboundMessages
-from .streams.parents import ParentWalk
 from .streams.reports import report_streams
 from .streams.users import Users
 

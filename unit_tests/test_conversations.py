@@ -3,9 +3,9 @@
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import parse_settings
+from source_freshchat.discovery.walk import ParentWalk
 from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.conversations import Conversations
-from source_freshchat.streams.parents import ParentWalk
 
 from .conftest import CONFIG, walk_only
 

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 from airbyte_cdk.models import AirbyteTraceMessage, SyncMode
 
 from source_freshchat.config import format_timestamp, parse_settings
+from source_freshchat.discovery.walk import ParentWalk
 from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.conversations import Conversations
-from source_freshchat.streams.parents import ParentWalk
 
 from .conftest import API, CONFIG, envelope, walk_only
 

@@ -3,12 +3,23 @@
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import parse_settings
+from source_freshchat.discovery.walk import ParentWalk
 from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
-from source_freshchat.streams.parents import ParentWalk
 
-from .conftest import API, CONFIG, final_state, records_of, run_read, walk_only, without_discovery
-from .test_streams import calls, conversation, mock_account_tree, user
+from .conftest import (
+    API,
+    CONFIG,
+    calls,
+    conversation,
+    final_state,
+    mock_account_tree,
+    records_of,
+    run_read,
+    user,
+    walk_only,
+    without_discovery,
+)
 
 CURSOR = "2025-03-01T00:00:00.000Z"
 OLD = "2025-01-01T00:00:00.000Z"  # a conversation updated before the cursor

@@ -1,30 +1,26 @@
 """Each stream against mocked HTTP: exact requests, paging end, records, state."""
 
 import re
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from .conftest import API, CONFIG, envelope, final_state, records_of, run_read
+from .conftest import (
+    API,
+    CONFIG,
+    calls,
+    conversation,
+    envelope,
+    final_state,
+    message,
+    mock_account_tree,
+    query_of,
+    records_of,
+    run_read,
+    user,
+)
 
 USERS_FIRST_PAGE = f"{API}/users?page=1&items_per_page=50&sort_order=asc&created_from=2000-01-01T00%3A00%3A00.000Z"
-
-
-def query_of(request):
-    return {key: values[0] for key, values in parse_qs(urlsplit(request.url).query).items()}
-
-
-def user(user_id, updated="2025-01-01T00:00:00.000Z"):
-    return {"id": user_id, "created_time": "2024-01-01T00:00:00.000Z", "updated_time": updated, "email": f"{user_id}@example.com"}
-
-
-def conversation(conversation_id, updated="2025-01-01T00:00:00.000Z"):
-    return {"conversation_id": conversation_id, "status": "new", "created_time": "2024-06-01T00:00:00.000Z", "updated_time": updated}
-
-
-def message(message_id, conversation_id, created):
-    return {"id": message_id, "conversation_id": conversation_id, "created_time": created, "message_parts": [{"text": {"content": "hi"}}]}
 
 
 def test_account_is_one_record(requests_mock):
@@ -156,27 +152,6 @@ def test_users_full_refresh_ignores_state(requests_mock):
     requests_mock.get(f"{API}/users", json=envelope("users", [user("u1", "2020-01-01T00:00:00.000Z")]))
     output = run_read(["users"], state={"users": {"updated_time": "2025-02-01T00:00:00.000Z"}})
     assert [r["id"] for r in records_of(output, "users")] == ["u1"]
-
-
-def mock_account_tree(requests_mock, conversations_by_user, messages_by_conversation=None, missing=()):
-    requests_mock.get(f"{API}/users", json=envelope("users", [user(user_id) for user_id in conversations_by_user]))
-    for user_id, conversation_ids in conversations_by_user.items():
-        requests_mock.get(f"{API}/users/{user_id}/conversations", json={"conversations": [{"id": cid} for cid in conversation_ids]})
-    for conversation_id in {cid for ids in conversations_by_user.values() for cid in ids}:
-        if conversation_id in missing:
-            requests_mock.get(
-                f"{API}/conversations/{conversation_id}",
-                status_code=404,
-                json={"code": 404, "status": "CONVERSATION_NOT_FOUND", "message": "gone"},
-            )
-        else:
-            requests_mock.get(f"{API}/conversations/{conversation_id}", json=conversation(conversation_id))
-    for conversation_id, pages in (messages_by_conversation or {}).items():
-        requests_mock.get(f"{API}/conversations/{conversation_id}/messages", [{"json": page} for page in pages])
-
-
-def calls(requests_mock, path):
-    return sum(1 for request in requests_mock.request_history if urlsplit(request.url).path == f"/v2/{path}")
 
 
 def test_conversations_are_fetched_once_each_even_when_shared_by_users(requests_mock):
@@ -314,8 +289,8 @@ def test_proxy_settings_from_the_environment_still_apply(monkeypatch):
 
 def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_mock):
     from source_freshchat.config import parse_settings
+    from source_freshchat.discovery.walk import ParentWalk
     from source_freshchat.rate_limit import FreshchatAPIBudget
-    from source_freshchat.streams.parents import ParentWalk
 
     created = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-01-15T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
     requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created)]))

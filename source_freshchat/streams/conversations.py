@@ -1,9 +1,9 @@
 from typing import Iterable, List, Optional, Tuple
 
 from ..config import FreshchatSettings
-from .discovery import ConversationDiscovery
-from .fanout import FanOutStream
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
+from ..discovery.plan import ConversationDiscovery
+from ..discovery.walk import ConversationRef, ParentWalk, Record, UserBatch
+from ..fanout import FanOutStream
 
 
 class Conversations(FanOutStream):

@@ -6,11 +6,11 @@ from airbyte_cdk.models import SyncMode
 
 from ..base import PAGE_SIZE
 from ..config import FreshchatSettings
+from ..discovery.plan import ConversationDiscovery
+from ..discovery.walk import ConversationRef, ParentWalk, Record, UserBatch
 from ..errors import request_path, unexpected_shape
+from ..fanout import FanOutStream
 from ..state import moment_of
-from .discovery import ConversationDiscovery
-from .fanout import FanOutStream
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
 # Messages state remembers whether this account's conversations move their updated_time when a
 # message arrives; only then may an incremental sync skip conversations whose updated_time is old.

@@ -24,6 +24,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 
 from ..config import FreshchatSettings, format_timestamp
+from ..discovery.plan import Selection
 from ..extract import (
     EVENTS,
     ZONE_MARGIN,
@@ -37,7 +38,6 @@ from ..extract import (
     window_end,
 )
 from ..state import moment_of
-from .discovery import Selection
 
 logger = logging.getLogger("airbyte")
 

@@ -6,11 +6,11 @@ from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optio
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
-from ..base import FreshchatStream
-from ..config import FreshchatSettings
-from ..state import DISCOVERY_KEY, Cursor, CursorStateMixin, DiscoveryRecord
-from .discovery import ConversationDiscovery, StreamPlan
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
+from .base import FreshchatStream
+from .config import FreshchatSettings
+from .discovery.plan import DISCOVERY_KEY, ConversationDiscovery, DiscoveryRecord, StreamPlan
+from .discovery.walk import ConversationRef, ParentWalk, Record, UserBatch
+from .state import Cursor, CursorStateMixin
 
 # The CDK checkpoints after each slice; a slice is this many users' worth of records.
 USERS_PER_CHECKPOINT = 200

@@ -11,88 +11,26 @@ requests finish in, so what a stream emits does not depend on timing.
 
 import logging
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import (
-    Any,
-    Callable,
-    Deque,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    MutableMapping,
-    Optional,
-    Tuple,
-    TypeVar,
-)
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import requests
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from ..base import FreshchatListStream, FreshchatStream, sync_resources
+from ..base import FreshchatStream, sync_resources
+from ..concurrency import ordered_parallel_map
 from ..config import FreshchatSettings
 from ..errors import request_path, unexpected_shape
 from ..progress import StreamProgress
+from ..streams.users import UserList
 
-# Freshchat rejects GET /v2/users without a filter; created_from this early admits every user.
-USERS_FILTER_FLOOR = "2000-01-01T00:00:00.000Z"
 PROGRESS_EVERY = 1000
 
 logger = logging.getLogger("airbyte")
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 Record = Mapping[str, Any]
 # A conversation's id and, when this sync has already fetched its details, its updated_time.
 ConversationRef = Tuple[str, Optional[str]]
-
-
-def ordered_parallel_map(work: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
-    """`map(work, items)` on `workers` threads, in input order, with at most 2 x workers items in flight.
-
-    `items` is consumed lazily, so a long parent list is never held in memory; an error in any
-    item is raised here, in order, and cancels the work not yet started.
-    """
-    if workers <= 1:
-        yield from map(work, items)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freshchat")
-    in_flight: Deque[Future] = deque()
-    try:
-        for item in items:
-            in_flight.append(pool.submit(work, item))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-class UserList(FreshchatListStream):
-    """GET /v2/users with the filter that admits every user, or only those created in [created_from, created_to]."""
-
-    endpoint = data_key = "users"
-
-    def __init__(
-        self,
-        settings: FreshchatSettings,
-        api_budget: Optional[APIBudget] = None,
-        created_from: Optional[str] = None,
-        name: Optional[str] = None,
-        created_to: Optional[str] = None,
-    ) -> None:
-        self._created_from = created_from or USERS_FILTER_FLOOR
-        self._created_to = created_to
-        super().__init__(settings, api_budget, name=name)
-
-    def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
-        return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
-
-    def user_filter(self) -> Mapping[str, str]:
-        return {"created_from": self._created_from, **({"created_to": self._created_to} if self._created_to else {})}
 
 
 def in_created_order(users: Iterable[Tuple[str, Optional[str]]]) -> Iterator[Tuple[str, Optional[str]]]:

@@ -8,12 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from source_freshchat.base import sync_resources
+from source_freshchat.concurrency import ordered_parallel_map
 from source_freshchat.config import parse_settings
+from source_freshchat.discovery import walk as walk_module
+from source_freshchat.discovery.walk import ParentWalk
 from source_freshchat.rate_limit import FreshchatAPIBudget
-from source_freshchat.streams import parents
-from source_freshchat.streams.parents import ParentWalk, ordered_parallel_map
+from source_freshchat.streams import users
 
-from .conftest import API, CONFIG, envelope
+from ..conftest import API, CONFIG, envelope
 
 CREATED = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
 
@@ -123,7 +125,7 @@ def test_a_resumed_walk_is_never_kept_as_the_complete_user_list(requests_mock):
     assert walked(walk, "messages") == [(created, [f"c{i}"]) for i, created in enumerate(CREATED)]
     assert [parse_qs(urlsplit(r.url).query)["created_from"][0] for r in user_listings(requests_mock)] == [
         CREATED[1],
-        parents.USERS_FILTER_FLOOR,
+        users.USERS_FILTER_FLOOR,
     ]
 
 
@@ -148,7 +150,7 @@ def test_a_listing_abandoned_halfway_is_not_kept(requests_mock):
 
 def test_the_walk_logs_its_progress(requests_mock, monkeypatch, caplog):
     """Real syncs log every 1,000 users; the line itself is checked on three."""
-    monkeypatch.setattr(parents, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(walk_module, "PROGRESS_EVERY", 2)
     mock_users(requests_mock)
     with caplog.at_level(logging.INFO, logger="airbyte"):
         walked(walk_with(num_workers=1))  # one at a time, so the count of conversations so far is exact
