@@ -11,9 +11,8 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import FreshchatSettings
-from source_freshchat.discovery.plan import ConversationDiscovery
-from source_freshchat.discovery.walk import ParentWalk
-from source_freshchat.extract import ExtractClient
+from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.sync import Sync
 
 API = "https://acme.freshchat.com/v2"
 API_KEY = "unit-test-secret-token-123"
@@ -84,9 +83,9 @@ def envelope(key: str, items: List[Mapping[str, Any]], next_href: Optional[str] 
     }
 
 
-def walk_only(settings: FreshchatSettings, walk: ParentWalk) -> ConversationDiscovery:
-    """The discovery of a stream built outside a sync: nothing selected, so it walks."""
-    return ConversationDiscovery(settings, walk, ExtractClient(settings, walk.api_budget), {})
+def sync_of(settings: FreshchatSettings) -> Sync:
+    """The sync of streams built outside `read`: nothing selected, so conversations and messages walk."""
+    return Sync(settings, FreshchatAPIBudget(None))
 
 
 def without_discovery(state: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -5,16 +5,16 @@ import re
 import pytest
 import requests.sessions
 
-from source_freshchat.base import sync_resources
 from source_freshchat.config import parse_settings
 from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.account import Account
+from source_freshchat.sync import Sync
 
 from .conftest import API, CONFIG, envelope, run_read
 
 
 def test_a_stream_without_paging_parameters_sends_none_and_a_next_page_sends_its_links_query():
-    account = Account(parse_settings(CONFIG))
+    account = Account(Sync(parse_settings(CONFIG)))
     assert account.request_params(stream_state=None) == {}
     assert account.request_params(stream_state={}, next_page_token={"path": "/v2/x", "query": {"page": "2"}}) == {"page": "2"}
 
@@ -40,7 +40,7 @@ def test_a_next_page_is_requested_at_the_path_its_link_names(requests_mock):
 def test_the_sync_session_keeps_a_connection_for_every_request_in_flight(origin, num_workers):
     """The walk's workers and the user listing's thread: a smaller pool discards connections, each a new TLS handshake."""
     settings = parse_settings({**CONFIG, "domain": origin, "num_workers": num_workers})
-    adapter = sync_resources(settings, None).session.get_adapter(settings.api_base)
+    adapter = Sync(settings).session.get_adapter(settings.api_base)
     assert adapter._pool_maxsize >= num_workers + 1
 
 
@@ -59,7 +59,7 @@ def test_the_environment_proxy_settings_are_read_once_per_sync_not_per_request(r
 
 
 def test_the_progress_line_counts_the_rate_limit_waits_of_the_sync_budget():
-    resources = sync_resources(parse_settings(CONFIG), FreshchatAPIBudget(None))
+    resources = Sync(parse_settings(CONFIG), FreshchatAPIBudget(None))
     assert "0 rate-limit waits (0.0s summed over workers)" in resources.progress.of("users").line()
 
 

@@ -3,11 +3,9 @@
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import parse_settings
-from source_freshchat.discovery.walk import ParentWalk
-from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.conversations import Conversations
 
-from .conftest import CONFIG, walk_only
+from .conftest import CONFIG, sync_of
 
 USERS = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"]
 
@@ -19,9 +17,10 @@ def read_all(stream):
 
 def test_reading_conversations_twice_hands_messages_one_walk(requests_mock):
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    sync = sync_of(settings)
+    walk = sync.walk
     walk.remember_conversations([(created, []) for created in USERS])  # users without conversations: no request at all
-    stream = Conversations(settings, walk, walk_only(settings, walk))
+    stream = Conversations(sync)
     read_all(stream)
     read_all(stream)
     assert [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "messages")] == USERS

@@ -3,8 +3,6 @@
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import parse_settings
-from source_freshchat.discovery.walk import ParentWalk
-from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
 
 from .conftest import (
@@ -16,8 +14,8 @@ from .conftest import (
     mock_account_tree,
     records_of,
     run_read,
+    sync_of,
     user,
-    walk_only,
     without_discovery,
 )
 
@@ -117,8 +115,7 @@ def test_a_messages_body_without_its_list_is_a_changed_shape(requests_mock):
 
 def test_before_a_read_the_state_is_the_one_given():
     """Nothing is learnt about the evidence until messages are read: a stream that fails before its first slice keeps its state."""
-    walk = ParentWalk(parse_settings(CONFIG), FreshchatAPIBudget(None))
-    stream = Messages(parse_settings(CONFIG), walk, walk_only(parse_settings(CONFIG), walk))
+    stream = Messages(sync_of(parse_settings(CONFIG)))
     stream.state = {"created_time": CURSOR}
     assert stream.state == {"created_time": CURSOR}
     stream.state = {"created_time": CURSOR, EVIDENCE_KEY: "yes"}  # not a boolean: unknown

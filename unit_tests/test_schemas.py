@@ -18,8 +18,9 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import parse_settings
-from source_freshchat.extract import EVENTS, ExtractClient, normalise_column
+from source_freshchat.extract import EVENTS, normalise_column
 from source_freshchat.streams.reports import KEY_COLUMN, ReportStream
+from source_freshchat.sync import Sync
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_freshchat" / "schemas"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -564,7 +565,7 @@ def report_sample(stream: str, row: Mapping[str, str]) -> Mapping[str, Any]:
     normalised = {normalise_column(name): value or None for name, value in row.items()}
     with requests_mock.Mocker() as api:  # times without an offset are read in the account's zone
         api.get(f"{settings.api_base}accounts/configuration", json={"timezone": "Etc/UTC"})
-        return ReportStream(event, settings, ExtractClient(settings), {}).record_of(normalised)
+        return ReportStream(event, Sync(settings)).record_of(normalised)
 
 
 REPORT_ROWS = {

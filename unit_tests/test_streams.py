@@ -279,24 +279,25 @@ def test_a_catalog_naming_an_unknown_stream_is_a_config_error(requests_mock):
 def test_proxy_settings_from_the_environment_still_apply(monkeypatch):
     from source_freshchat.config import parse_settings
     from source_freshchat.streams.directory import Agents
+    from source_freshchat.sync import Sync
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
-    kwargs = Agents(parse_settings(CONFIG)).request_kwargs(stream_state={})
+    kwargs = Agents(Sync(parse_settings(CONFIG))).request_kwargs(stream_state={})
     assert kwargs["proxies"]["https"] == "http://proxy.example:3128"
     assert kwargs["verify"] == "/etc/ssl/corporate.pem"
 
 
 def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_mock):
     from source_freshchat.config import parse_settings
-    from source_freshchat.discovery.walk import ParentWalk
-    from source_freshchat.rate_limit import FreshchatAPIBudget
+
+    from .conftest import sync_of
 
     created = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-01-15T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
     requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created)]))
     requests_mock.get(re.compile(rf"{API}/users/u\d/conversations"), json={"conversations": []})
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    walk = sync_of(settings).walk
     marks = [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "conversations")]
     assert marks == created[:2] + [None, None]
 

@@ -2,13 +2,15 @@
 
 import logging
 from datetime import datetime
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..base import sync_resources
 from ..concurrency import ordered_parallel_map
-from ..config import FreshchatSettings, format_timestamp
-from ..extract import EVENTS, ZONE_MARGIN, ExtractClient, ReportError, ReportRead
+from ..config import format_timestamp
+from ..extract import EVENTS, ZONE_MARGIN, ReportError, ReportRead
 from .walk import ConversationRef, Record, UserBatch
+
+if TYPE_CHECKING:  # sync.py builds the planner, which builds the feed
+    from ..sync import Sync
 
 logger = logging.getLogger("airbyte")
 
@@ -20,9 +22,10 @@ AGENT_MESSAGES_EVENT = "Message-Sent"  # documented, but agents' messages only
 class ChangeFeed:
     """The conversations that report events touched in [start, end], then the same per-conversation fetch as the walk."""
 
-    def __init__(self, settings: FreshchatSettings, extract: ExtractClient, start: datetime, end: datetime) -> None:
-        self._settings = settings
-        self._extract = extract
+    def __init__(self, sync: "Sync", start: datetime, end: datetime) -> None:
+        self._sync = sync
+        self._settings = sync.settings
+        self._extract = extract = sync.extract
         self.start, self.end = start, end
         self._reads: Dict[str, ReportRead] = {
             event: extract.want(event, start, end) for event in (*CONVERSATION_EVENTS, ALL_MESSAGES_EVENT)
@@ -83,7 +86,7 @@ class ChangeFeed:
     ) -> Iterator[UserBatch]:
         # No user order here: each batch is one conversation, and a killed sync starts its (small) feed over.
         changed: List[ConversationRef] = [(conversation_id, None) for conversation_id in self.changed_conversations()]
-        sync_resources(self._settings, self._extract.api_budget).progress.of(on_behalf_of).listed(len(changed))
+        self._sync.progress.of(on_behalf_of).listed(len(changed))
         return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
 
     def report_windows(self) -> Dict[str, float]:

@@ -3,17 +3,20 @@
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 from airbyte_cdk.models import SyncMode
 
 from ..base import PAGE_SIZE
-from ..config import FreshchatSettings, format_timestamp
-from ..extract import ExtractClient, ReportError, reach_floor, window_end
+from ..config import format_timestamp
+from ..extract import ReportError, reach_floor, window_end
 from ..state import RESUME_KEY, SAFETY_MARGIN, state_count, state_moment
 from .change_feed import ChangeFeed
 from .rolling import RollingPosition, RollingWalk
 from .walk import ConversationRef, ParentWalk, Record, UserBatch
+
+if TYPE_CHECKING:  # sync.py builds the planner
+    from ..sync import Sync
 
 logger = logging.getLogger("airbyte")
 
@@ -108,9 +111,11 @@ class StreamPlan:
 class ConversationDiscovery:
     """Decides once per sync, for conversations and messages together, whether they walk or follow the feed."""
 
-    def __init__(self, settings: FreshchatSettings, walk: ParentWalk, extract: ExtractClient, selection: Selection) -> None:
+    def __init__(self, sync: "Sync") -> None:
+        settings, extract, selection = sync.settings, sync.extract, sync.selection
+        self._sync = sync
         self._settings = settings
-        self._walk = walk
+        self._walk: ParentWalk = sync.walk
         self._extract = extract
         self._records = {name: DiscoveryRecord.from_state(state) for name, (_, state) in selection.items() if name in FAN_OUT_STREAMS}
         for record in self._records.values():
@@ -162,14 +167,14 @@ class ConversationDiscovery:
             f"{format_timestamp(start)} to {format_timestamp(end)} and a slice of the rolling walk, instead of a walk of about "
             f"{cost} requests"
         )
-        return ChangeFeed(self._settings, self._extract, start, end)
+        return ChangeFeed(self._sync, start, end)
 
     def _rolling_walk(self, feed: ChangeFeed, record: DiscoveryRecord) -> RollingWalk:
         """One per place in the users, so conversations and messages at the same place share one slice."""
         assert record.rolling is not None
         key = RollingWalk.place(record.rolling)
         if key not in self._rolling:
-            self._rolling[key] = RollingWalk(self._settings, self._walk, feed, record, self._now)
+            self._rolling[key] = RollingWalk(self._sync, feed, record, self._now)
         return self._rolling[key]
 
     def for_stream(self, name: str, sync_mode: SyncMode, record: DiscoveryRecord) -> StreamPlan:

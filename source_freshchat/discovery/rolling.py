@@ -18,13 +18,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
-from ..base import PAGE_SIZE, sync_resources
-from ..config import FreshchatSettings, format_timestamp
+from ..base import PAGE_SIZE
+from ..config import format_timestamp
 from ..state import SAFETY_MARGIN, state_count, state_moment, state_user_created
 from .change_feed import ChangeFeed
 from .walk import ConversationRef, FirstClaim, ParentWalk, Record, UserBatch
 
 if TYPE_CHECKING:  # plan.py, which keeps the record in the state, builds this class
+    from ..sync import Sync
     from .plan import DiscoveryRecord
 
 logger = logging.getLogger("airbyte")
@@ -103,11 +104,13 @@ class RollingWalk:
     second replays the first one's slice instead of listing it again. Each stream keeps its own position in its state.
     """
 
-    def __init__(self, settings: FreshchatSettings, walk: ParentWalk, feed: ChangeFeed, record: "DiscoveryRecord", now: datetime) -> None:
+    def __init__(self, sync: "Sync", feed: ChangeFeed, record: "DiscoveryRecord", now: datetime) -> None:
         assert record.rolling is not None and record.changes_through is not None
+        settings = sync.settings
         self.feed = feed
+        self._sync = sync
         self._settings = settings
-        self._walk = walk
+        self._walk: ParentWalk = sync.walk
         self._now = now
         # The first stream's position: it sizes the slice and names it in the log.
         self._slice = replace(record.rolling, cycle_started=record.rolling.cycle_started or now)
@@ -214,7 +217,7 @@ class RollingWalk:
         self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
     ) -> Iterator[UserBatch]:
         """The feed's batches (started over after an interruption: it is small), then the slice's, resumed after `resume_after`."""
-        progress = sync_resources(self._settings, self._walk.api_budget).progress.of(on_behalf_of)
+        progress = self._sync.progress.of(on_behalf_of)
         if resume_after is None and self._remembered is not None:
             progress.listed(len(self._remembered))
             yield from self._walk.replay(self._remembered, fetch)

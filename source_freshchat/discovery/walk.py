@@ -12,17 +12,18 @@ requests finish in, so what a stream emits does not depend on timing.
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import requests
-from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from ..base import FreshchatStream, sync_resources
+from ..base import FreshchatStream
 from ..concurrency import ordered_parallel_map
-from ..config import FreshchatSettings
 from ..errors import request_path, unexpected_shape
 from ..progress import StreamProgress
 from ..streams.users import UserList
+
+if TYPE_CHECKING:  # sync.py builds the walk
+    from ..sync import Sync
 
 PROGRESS_EVERY = 1000
 
@@ -91,16 +92,15 @@ class UserBatch:
 
 
 class ParentWalk:
-    def __init__(self, settings: FreshchatSettings, api_budget: APIBudget) -> None:
-        self._workers = settings.num_workers
-        self._settings = settings
-        self.api_budget = api_budget
+    def __init__(self, sync: "Sync") -> None:
+        self._workers = sync.settings.num_workers
+        self.sync = sync
         self._users: Optional[List[Tuple[str, Optional[str]]]] = None
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
         self.walk_size: Optional[Tuple[int, int]] = None  # (users, conversations) of this sync's complete walk, for the next sync's choice
 
     def _progress(self, stream: str) -> StreamProgress:
-        return sync_resources(self._settings, self.api_budget).progress.of(stream)
+        return self.sync.progress.of(stream)
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
@@ -115,7 +115,7 @@ class ParentWalk:
         if created_from is None and self._users is not None:
             self._progress(on_behalf_of).listed(len(self._users))
             return iter(self._users)
-        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
+        listing = UserList(self.sync, created_from, name=on_behalf_of).records_of()
         return in_created_order(
             (user["id"], user.get("created_time")) for user in (self.remember_users(listing) if created_from is None else listing)
         )
@@ -124,7 +124,7 @@ class ParentWalk:
         self, created_from: Optional[str], created_to: Optional[str], on_behalf_of: str
     ) -> Iterator[Tuple[str, Optional[str]]]:
         """(id, created_time) of the users created in [created_from, created_to], oldest first, listed lazily: a rolling walk's slice."""
-        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of, created_to=created_to).records_of()
+        listing = UserList(self.sync, created_from, name=on_behalf_of, created_to=created_to).records_of()
         return in_created_order((user["id"], user.get("created_time")) for user in listing)
 
     def conversation_batches(
@@ -159,7 +159,7 @@ class ParentWalk:
         first_claim: FirstClaim,
     ) -> Iterator[UserBatch]:
         """For each (id, created_time) in order, the records `fetch` returns for its conversations not claimed before."""
-        user_conversation_ids = UserConversationIds(self._settings, self.api_budget, name=on_behalf_of)
+        user_conversation_ids = UserConversationIds(self.sync, name=on_behalf_of)
 
         def fetch_for_user(user: Tuple[str, Optional[str]]) -> UserBatch:
             user_id, user_created = user

@@ -7,21 +7,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from source_freshchat.base import sync_resources
 from source_freshchat.concurrency import ordered_parallel_map
 from source_freshchat.config import parse_settings
 from source_freshchat.discovery import walk as walk_module
-from source_freshchat.discovery.walk import ParentWalk
-from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams import users
 
-from ..conftest import API, CONFIG, envelope
+from ..conftest import API, CONFIG, envelope, sync_of
 
 CREATED = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
 
 
 def walk_with(num_workers=2):
-    return ParentWalk(parse_settings({**CONFIG, "num_workers": num_workers}), FreshchatAPIBudget(None))
+    return sync_of(parse_settings({**CONFIG, "num_workers": num_workers})).walk
 
 
 def mock_users(requests_mock, created=CREATED):
@@ -183,7 +180,7 @@ def test_replayed_conversations_estimate_the_next_stream_from_the_users_they_rep
     walk = walk_with()
     walk.remember_conversations([(CREATED[0], [("c0", None)]), (CREATED[1], []), (CREATED[2], [("c2", None)])])
     assert walked(walk, "messages") == [(CREATED[0], ["c0"]), (CREATED[1], []), (CREATED[2], ["c2"])]
-    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == 3
+    assert walk.sync.progress.of("messages").listed_total == 3
 
 
 def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_mock):
@@ -191,4 +188,4 @@ def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_
     walk = walk_with()
     walked(walk)
     walked(walk, "messages")
-    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == len(CREATED)
+    assert walk.sync.progress.of("messages").listed_total == len(CREATED)
