@@ -20,8 +20,10 @@ from .errors import (
     RESPONSE_BODY_LOG_FILTER,
     STREAM_FORBIDDEN_MESSAGE,
     FreshchatErrorHandler,
+    StreamForbidden,
     error_status,
     json_body,
+    rate_limit_exhausted,
     request_path,
     unexpected_shape,
 )
@@ -30,7 +32,6 @@ from .rate_limit import FreshchatBackoffStrategy
 if TYPE_CHECKING:  # sync.py builds the walk, whose streams derive from this module
     from .sync import Sync
 
-RATE_LIMIT_EXHAUSTED = "API rate limit exceeded."  # the CDK's whole message when 429 retries run out
 PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
@@ -47,6 +48,8 @@ class FreshchatStream(HttpStream, ABC):
     tolerated_statuses: Mapping[int, str] = {}
     # What a 403 means here: by default a permission this endpoint needs, so only this stream fails.
     forbidden_message: str = STREAM_FORBIDDEN_MESSAGE
+    # Whether that 403 fails this stream alone (StreamForbidden), so that the sync goes on with the others.
+    forbidden_fails_alone = True
 
     def __init__(self, sync: "Sync", max_retries: int = MAX_RETRIES, name: Optional[str] = None) -> None:
         self.sync = sync
@@ -70,7 +73,8 @@ class FreshchatStream(HttpStream, ABC):
         return self.supports_incremental
 
     def get_error_handler(self) -> ErrorHandler:
-        return FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries, self.name, self.forbidden_message)
+        self._errors = FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries, self.name, self.forbidden_message)
+        return self._errors
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return FreshchatBackoffStrategy()
@@ -95,6 +99,13 @@ class FreshchatStream(HttpStream, ABC):
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {}
+
+    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
+        try:
+            yield from super().read(*args, **kwargs)
+        except StreamForbidden:
+            self.sync.failed_alone.add(self.name)  # read by the source: the sync goes on with the other streams
+            raise
 
     def read_records(
         self,
@@ -123,7 +134,11 @@ class FreshchatStream(HttpStream, ABC):
         try:
             return super()._fetch_next_page(stream_slice, stream_state, next_page_token)
         except AirbyteTracedException as error:
-            if error.message != RATE_LIMIT_EXHAUSTED:
+            if self.forbidden_fails_alone and self._errors.refused_last():
+                raise StreamForbidden(
+                    message=error.message, internal_message=error.internal_message, failure_type=error.failure_type, exception=error
+                ) from error
+            if not rate_limit_exhausted(error):
                 raise
             # The CDK says only "API rate limit exceeded."; name the request and the way out.
             raise AirbyteTracedException(

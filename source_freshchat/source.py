@@ -6,6 +6,7 @@ from airbyte_cdk.models import (
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
     FailureType,
+    StreamDescriptor,
     SyncMode,
     Type,
 )
@@ -16,7 +17,6 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
 from .discovery.plan import Selection
-from .errors import fails_only_its_stream
 from .rate_limit import FreshchatAPIBudget
 from .streams.account import Account
 from .streams.conversation_properties import ConversationProperties
@@ -123,11 +123,14 @@ class SourceFreshchat(AbstractSource):
         try:
             for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
                 error = message.trace.error if message.type == Type.TRACE else None
-                if error and error.failure_type == FailureType.config_error and not fails_only_its_stream(error.message):
+                if error and error.failure_type == FailureType.config_error and not self._failed_alone(error.stream_descriptor):
                     self._failure_ends_sync = True
                 yield message
         finally:
             self._selection = {}  # `discover` and `check` after this read plan no reports
+
+    def _failed_alone(self, stream: Optional[StreamDescriptor]) -> bool:
+        return self._sync is not None and stream is not None and stream.name in self._sync.failed_alone
 
     @property
     def stop_sync_on_stream_failure(self) -> bool:
