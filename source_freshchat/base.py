@@ -1,4 +1,7 @@
-"""The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
+"""The HTTP base of the REST API streams: host, auth, JSON bodies, errors, backoff and paging.
+
+The report streams (streams/reports.py) read through the Extract API client instead.
+"""
 
 import logging
 from abc import ABC

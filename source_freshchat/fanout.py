@@ -1,4 +1,4 @@
-"""The base of the streams reached through users -> conversations: conversations and messages."""
+"""The base of the streams read per conversation, conversations and messages, whichever way the sync finds them (discovery/)."""
 
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple

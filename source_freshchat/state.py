@@ -4,6 +4,10 @@ State of a stream, between syncs: `{"<cursor_field>": "<ISO-8601 UTC>"}`, e.g.
 `{"updated_time": "2025-07-10T19:47:55.442Z"}`. While a conversations or messages read is under
 way, its checkpoints add where to resume:
 `{"updated_time": "...", "resume": {"after_user_created": "...", "latest_seen": "...", "sync_started": "..."}}`.
+Conversations and messages also keep, beside the cursor, how they last found their conversations under
+`discovery` (documented at `DiscoveryRecord` in discovery/plan.py), and messages whether new messages move a
+conversation's updated_time under `updated_time_covers_messages` (at `EVIDENCE_KEY` in streams/messages.py).
+The report streams keep their own shape (streams/reports.py).
 
 Rules:
 - A sync emits records whose cursor is at or after the lower bound `max(state, start_date)`: a record

@@ -1,8 +1,8 @@
 """The stream schemas in source_freshchat/schemas, loaded the way the CDK loads them.
 
-Every field of docs freshchat-api.md is declared, every field is nullable except the primary
-key, nothing closes a schema, and realistic records (written here from the API guide, with
-its awkward cases) validate while malformed ones do not.
+Every field Freshchat documents for a stream (DOCUMENTED_FIELDS below) is declared, every field is
+nullable except the primary key, nothing closes a schema, and realistic records (written here with
+Freshchat's awkward cases) validate while malformed ones do not.
 """
 
 import copy
@@ -42,7 +42,7 @@ REPORT_PRIMARY_KEYS = {event.stream: event.natural_key or KEY_COLUMN for event i
 PRIMARY_KEYS.update(REPORT_PRIMARY_KEYS)
 STREAMS = sorted(PRIMARY_KEYS)
 
-# Fields named by the API guide and the issue, per stream.
+# Fields Freshchat documents, per stream.
 DOCUMENTED_FIELDS = {
     "account": {"account_id"},
     "users": {
@@ -172,7 +172,7 @@ DOCUMENTED_FIELDS = {
         "failure_reason",
     },
 }
-# Section 6 of the API guide: columns seen in use per kind of event.
+# Columns seen in use per kind of event.
 LIFECYCLE_COLUMNS = {"conversation_id", "created_at", "agent_id"}
 DOCUMENTED_FIELDS.update(
     {

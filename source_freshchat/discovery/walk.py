@@ -1,8 +1,9 @@
-"""Users -> conversation ids: the only path to conversations and messages, walked at most once per sync.
+"""The walk: users -> conversation ids, the complete way to find conversations, walked at most once per sync.
 
-Freshchat has no endpoint that lists all conversations, so both conversations and messages start
-from the user list. Whichever stream walks it first completely leaves the result here, and the
-streams after it in the same sync replay it instead of requesting it again.
+Freshchat has no endpoint that lists all conversations, so a walk starts from the user list and asks each user for
+its conversations. Conversations and messages take this path on a full walk, and the rolling walk takes a slice of
+it each feed sync (see the package docstring for the change feed, the other path). Whichever stream walks it first
+completely leaves the result here, and the streams after it in the same sync replay it instead of requesting it again.
 
 The walk is the fan-out that dominates a sync (one request per user, one or more per conversation),
 so it runs `num_workers` requests at a time. Results come back in user order, whatever order the
