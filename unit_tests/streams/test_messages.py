@@ -5,7 +5,7 @@ from airbyte_cdk.models import SyncMode
 from source_freshchat.config import parse_settings
 from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
 
-from .conftest import (
+from ..conftest import (
     API,
     CONFIG,
     calls,

@@ -5,7 +5,7 @@ from airbyte_cdk.models import SyncMode
 from source_freshchat.config import parse_settings
 from source_freshchat.streams.conversations import Conversations
 
-from .conftest import CONFIG, sync_of
+from ..conftest import CONFIG, sync_of
 
 USERS = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"]
 
