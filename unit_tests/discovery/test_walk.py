@@ -12,7 +12,7 @@ from source_freshchat.config import parse_settings
 from source_freshchat.discovery import walk as walk_module
 from source_freshchat.streams import users
 
-from ..conftest import API, CONFIG, envelope, sync_of
+from ..conftest import API, CONFIG, calls, envelope, message, mock_account_tree, records_of, run_read, sync_of
 
 CREATED = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
 
@@ -189,3 +189,33 @@ def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_
     walked(walk)
     walked(walk, "messages")
     assert walk.sync.progress.of("messages").listed_total == len(CREATED)
+
+
+def test_one_sync_walks_users_and_conversations_once_for_all_three_streams(requests_mock):
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1", "c2"], "u2": ["c2"]},
+        {
+            "c1": [{"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]}],
+            "c2": [{"messages": [message("m2", "c2", "2025-03-01T00:00:00.000Z")]}],
+        },
+    )
+    # The catalog lists children first; the source still reads parents first so they are reused.
+    output = run_read(["messages", "conversations", "users"])
+    assert (
+        len(records_of(output, "users")) == 2 and len(records_of(output, "conversations")) == 2 and len(records_of(output, "messages")) == 2
+    )
+    assert calls(requests_mock, "users") == 1
+    assert calls(requests_mock, "users/u1/conversations") == 1
+    assert calls(requests_mock, "conversations/c1") == 1
+    assert calls(requests_mock, "conversations/c2") == 1
+
+
+def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_mock):
+    created = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-01-15T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created)]))
+    requests_mock.get(re.compile(rf"{API}/users/u\d/conversations"), json={"conversations": []})
+    settings = parse_settings(CONFIG)
+    walk = sync_of(settings).walk
+    marks = [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "conversations")]
+    assert marks == created[:2] + [None, None]

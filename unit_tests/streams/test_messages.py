@@ -1,4 +1,5 @@
-"""Messages: the evidence rule that lets incremental syncs skip conversations, and the cursor it may hold back."""
+"""Messages: paging newest first to the cursor, the evidence rule that lets incremental syncs skip conversations, and the
+cursor it may hold back."""
 
 from airbyte_cdk.models import SyncMode
 
@@ -11,7 +12,9 @@ from ..conftest import (
     calls,
     conversation,
     final_state,
+    message,
     mock_account_tree,
+    query_of,
     records_of,
     run_read,
     sync_of,
@@ -128,3 +131,48 @@ def test_a_conversation_deleted_before_its_messages_are_read_is_skipped(requests
     output = sync(None, sync_mode=SyncMode.full_refresh)
     assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
     assert not output.errors
+
+
+def test_messages_follow_link_and_carry_their_conversation_id(requests_mock):
+    newest = [message("m3", "c1", "2025-03-03T00:00:00.000Z"), {"id": "m2", "created_time": "2025-03-02T00:00:00.000Z"}]
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": newest,
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50", "rel": "next", "type": "GET"},
+                },
+                {"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]},
+            ]
+        },
+    )
+    output = run_read(["messages"])
+    assert [(r["id"], r["conversation_id"]) for r in records_of(output, "messages")] == [("m3", "c1"), ("m2", "c1"), ("m1", "c1")]
+    message_requests = [query_of(r) for r in requests_mock.request_history if r.path.endswith("/messages")]
+    assert message_requests == [{"page": "1", "items_per_page": "50"}, {"page": "2", "items_per_page": "50"}]
+
+
+def test_messages_incremental_stops_paging_at_the_cursor(requests_mock):
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": [
+                        message("m3", "c1", "2025-03-03T00:00:00.000Z"),
+                        message("m2", "c1", "2025-03-02T00:00:00.000Z"),
+                        message("m1", "c1", "2025-03-01T00:00:00.000Z"),
+                    ],
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50"},
+                },
+                {"messages": [message("m0", "c1", "2025-02-01T00:00:00.000Z")]},
+            ]
+        },
+    )
+    output = run_read(["messages"], sync_mode=SyncMode.incremental, state={"messages": {"created_time": "2025-03-02T00:00:00.000Z"}})
+    assert [r["id"] for r in records_of(output, "messages")] == ["m3", "m2"]  # the one exactly at the cursor is read again
+    assert calls(requests_mock, "conversations/c1/messages") == 1
+    assert final_state(output, "messages")["created_time"] == "2025-03-03T00:00:00.000Z"
