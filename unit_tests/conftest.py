@@ -89,7 +89,7 @@ def sync_of(settings: FreshchatSettings) -> Sync:
 
 
 def without_discovery(state: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A fan-out stream's state less its discovery record, which tests/test_discovery.py covers."""
+    """A fan-out stream's state less its discovery record, which unit_tests/discovery/ covers."""
     return {key: value for key, value in state.items() if key != "discovery"}
 
 
