@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from source_freshchat.streams.fanout import USERS_PER_CHECKPOINT
+from source_freshchat.fanout import USERS_PER_CHECKPOINT
 
 from .conftest import CONNECTOR, CURSORS, by_key, configured_catalog, reachable_records, run_connector
 from .emulator import FreshchatEmulator

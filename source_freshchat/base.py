@@ -1,87 +1,45 @@
-"""The HTTP base every Freshchat stream shares: host, auth, JSON bodies, errors, backoff and paging."""
+"""The HTTP base of the REST API streams: host, auth, JSON bodies, errors, backoff and paging.
+
+The report streams (streams/reports.py) read through the Extract API client instead.
+"""
 
 import logging
-import threading
-import weakref
 from abc import ABC
-from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.call_rate import APIBudget, LimiterSession
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import (
     BackoffStrategy,
     ErrorHandler,
 )
-from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from requests.adapters import HTTPAdapter
 
-from .config import FreshchatSettings
 from .errors import (
     MAX_RETRIES,
     RESPONSE_BODY_LOG_FILTER,
     STREAM_FORBIDDEN_MESSAGE,
     FreshchatErrorHandler,
+    StreamForbidden,
     error_status,
     json_body,
+    rate_limit_exhausted,
     request_path,
     unexpected_shape,
 )
-from .progress import SyncProgress
 from .rate_limit import FreshchatBackoffStrategy
 
-RATE_LIMIT_EXHAUSTED = "API rate limit exceeded."  # the CDK's whole message when 429 retries run out
+if TYPE_CHECKING:  # sync.py builds the walk, whose streams derive from this module
+    from .sync import Sync
+
 PAGE_SIZE = 50  # the largest page Freshchat serves (messages reject more; lists clamp)
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # Freshchat answers in well under a second: a silent socket is a hung request, retried
 
 logging.getLogger("airbyte").addFilter(RESPONSE_BODY_LOG_FILTER)  # the logger of the CDK's retry logs, for the whole process
-
-
-@dataclass(frozen=True)
-class SyncResources:
-    """What the streams of one sync share: the HTTP session, the environment settings resolved for it, the progress counts."""
-
-    session: requests.Session
-    environment: Mapping[str, Any]
-    progress: SyncProgress
-
-
-_SYNCS: "weakref.WeakKeyDictionary[APIBudget, SyncResources]" = weakref.WeakKeyDictionary()  # a sync is known by its budget
-_SYNCS_LOCK = threading.Lock()
-
-
-def sync_resources(settings: FreshchatSettings, api_budget: Optional[APIBudget]) -> SyncResources:
-    """One session per sync (a sync's streams share its rate budget), its pool sized to the requests a sync has in flight.
-
-    The CDK gives every stream a session of its own, whose pool holds 10 connections for http and
-    40 for https: the streams of one fan-out then open their own connections, each a TLS handshake,
-    and 16 workers on a pool of 10 discard connections ("Connection pool is full"). A sync sends at
-    most `num_workers` requests from the walk's workers plus one from the thread that reads the
-    user list, so a pool of `num_workers + 2` never discards one.
-    """
-    with _SYNCS_LOCK:
-        if api_budget is not None and api_budget in _SYNCS:
-            return _SYNCS[api_budget]
-        session = LimiterSession(api_budget=api_budget or APIBudget(policies=[]))
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.num_workers + 2)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.auth = TokenAuthenticator(settings.api_key)
-        # requests re-reads the environment's proxy and CA settings on every request (a fifth of the CPU of a sync);
-        # every request goes to one origin, so resolve them once and pass them along instead.
-        environment = session.merge_environment_settings(settings.api_base, {}, None, None, None)
-        session.trust_env = False
-        waits = getattr(api_budget, "waits_text", None)
-        resources = SyncResources(session, environment, SyncProgress(waits) if waits else SyncProgress())
-        if api_budget is not None:
-            _SYNCS[api_budget] = resources
-        return resources
 
 
 class FreshchatStream(HttpStream, ABC):
@@ -93,24 +51,20 @@ class FreshchatStream(HttpStream, ABC):
     tolerated_statuses: Mapping[int, str] = {}
     # What a 403 means here: by default a permission this endpoint needs, so only this stream fails.
     forbidden_message: str = STREAM_FORBIDDEN_MESSAGE
+    # Whether that 403 fails this stream alone (StreamForbidden), so that the sync goes on with the others.
+    forbidden_fails_alone = True
 
-    def __init__(
-        self,
-        settings: FreshchatSettings,
-        api_budget: Optional[APIBudget] = None,
-        max_retries: int = MAX_RETRIES,
-        name: Optional[str] = None,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, sync: "Sync", max_retries: int = MAX_RETRIES, name: Optional[str] = None) -> None:
+        self.sync = sync
+        self.settings = sync.settings
         self._max_retries = max_retries
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
-        super().__init__(api_budget=api_budget)
-        resources = sync_resources(settings, api_budget)
+        super().__init__(api_budget=sync.budget)
         self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one
-        self._http_client._session = resources.session
-        self._environment = resources.environment
-        self.progress = resources.progress.of(self.name)
+        self._http_client._session = sync.session
+        self._environment = sync.environment
+        self.progress = sync.progress.of(self.name)
 
     @property
     def url_base(self) -> str:
@@ -122,7 +76,8 @@ class FreshchatStream(HttpStream, ABC):
         return self.supports_incremental
 
     def get_error_handler(self) -> ErrorHandler:
-        return FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries, self.name, self.forbidden_message)
+        self._errors = FreshchatErrorHandler(self.logger, self.tolerated_statuses, self._max_retries, self.name, self.forbidden_message)
+        return self._errors
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return FreshchatBackoffStrategy()
@@ -147,6 +102,13 @@ class FreshchatStream(HttpStream, ABC):
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {}
+
+    def read(self, *args: Any, **kwargs: Any) -> Iterable[StreamData]:
+        try:
+            yield from super().read(*args, **kwargs)
+        except StreamForbidden:
+            self.sync.failed_alone.add(self.name)  # read by the source: the sync goes on with the other streams
+            raise
 
     def read_records(
         self,
@@ -175,7 +137,11 @@ class FreshchatStream(HttpStream, ABC):
         try:
             return super()._fetch_next_page(stream_slice, stream_state, next_page_token)
         except AirbyteTracedException as error:
-            if error.message != RATE_LIMIT_EXHAUSTED:
+            if self.forbidden_fails_alone and self._errors.refused_last():
+                raise StreamForbidden(
+                    message=error.message, internal_message=error.internal_message, failure_type=error.failure_type, exception=error
+                ) from error
+            if not rate_limit_exhausted(error):
                 raise
             # The CDK says only "API rate limit exceeded."; name the request and the way out.
             raise AirbyteTracedException(

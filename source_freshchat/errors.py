@@ -12,6 +12,7 @@ The CDK's default mapping is right for 429 and 5xx; Freshchat needs more:
 
 import json
 import logging
+import threading
 from typing import Any, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ErrorResolution,
     ResponseAction,
 )
+from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 MAX_RETRIES = 6
@@ -40,7 +42,7 @@ WRONG_HOST_HINT = (
 FORBIDDEN_MESSAGE = (
     "Freshchat refused the request (HTTP 403 {detail}). Either " + WRONG_HOST_HINT + ", or the API token lacks the scope for {path}."
 )
-# Read by the source to go on with the other streams, so every per-stream 403 message ends with it.
+# Tells the user that a per-stream 403 (StreamForbidden) does not end the sync.
 ONLY_THIS_STREAM = "The other streams are still read."
 STREAM_FORBIDDEN_MESSAGE = (
     "Freshchat refused the `{stream}` stream's request {path} (HTTP 403 {detail}): the API token probably lacks the "
@@ -100,8 +102,14 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
         self._tolerated = tolerated
         self._stream_name = stream_name
         self._forbidden_message = forbidden_message
+        self._last = threading.local()  # per thread, as the walk's workers share a stream's handler
+
+    def refused_last(self) -> bool:
+        """True when the last response this thread's request got was a 403 (the request then fails with its message)."""
+        return getattr(self._last, "forbidden", False)
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]] = None) -> ErrorResolution:
+        self._last.forbidden = False
         if isinstance(response_or_exception, requests.RequestException) and not isinstance(response_or_exception, requests.HTTPError):
             # The default mapping matches exception classes exactly, so timeouts and resets would fall through to an error log.
             return ErrorResolution(
@@ -123,6 +131,7 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
         if status == 401:
             return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, UNAUTHORIZED_MESSAGE)
         if status == 403:
+            self._last.forbidden = True
             detail = (error_message(response) or "Forbidden").strip()
             message = self._forbidden_message.format(stream=self._stream_name, detail=detail, path=path)
             return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, message)
@@ -151,9 +160,21 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
         )
 
 
-def fails_only_its_stream(message: str) -> bool:
-    """True for a failure confined to one stream (a 403 on its endpoint): the sync goes on with the others."""
-    return message.endswith(ONLY_THIS_STREAM)
+class StreamForbidden(AirbyteTracedException):
+    """A 403 on one stream's endpoint (a scope or plan it lacks): that stream fails, and the sync goes on with the others."""
+
+
+def rate_limit_exhausted(error: AirbyteTracedException) -> bool:
+    """True for the CDK's error once HTTP 429 has outlasted the retries.
+
+    The CDK raises it while handling the last backoff exception, whose response is the 429.
+    """
+    cause = error.__cause__ or error.__context__
+    return (
+        isinstance(cause, BaseBackoffException)
+        and isinstance(cause.response, requests.Response)
+        and cause.response.status_code == requests.codes.too_many_requests
+    )
 
 
 def error_message(response: requests.Response) -> Optional[str]:

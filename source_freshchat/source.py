@@ -6,6 +6,7 @@ from airbyte_cdk.models import (
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
     FailureType,
+    StreamDescriptor,
     SyncMode,
     Type,
 )
@@ -15,19 +16,17 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import config_error, parse_settings
-from .errors import fails_only_its_stream
-from .extract import ExtractClient
+from .discovery.plan import Selection
 from .rate_limit import FreshchatAPIBudget
 from .streams.account import Account
 from .streams.conversation_properties import ConversationProperties
 from .streams.conversations import Conversations
 from .streams.directory import Agents, Channels, Groups, Roles
-from .streams.discovery import ConversationDiscovery, Selection
 from .streams.messages import Messages
 from .streams.outbound_messages import OutboundMessages
-from .streams.parents import ParentWalk
 from .streams.reports import report_streams
 from .streams.users import Users
+from .sync import Sync
 
 T = TypeVar("T")
 
@@ -51,6 +50,14 @@ class SourceFreshchat(AbstractSource):
     # A catalog naming a stream this source lacks is a configuration mistake to report, not to skip silently.
     raise_exception_on_missing_stream = True
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The CDK's read() builds its streams through `streams(config)`, so what `read` selected reaches them only from here;
+        # empty outside `read`, so that `discover` and `check` plan no reports.
+        self._selection: Selection = {}
+        self._sync: Optional[Sync] = None  # the sync `streams()` built last: during `read`, the one being read
+        self._failure_ends_sync = False
+
     @staticmethod
     def read_config(config_path: str) -> MutableMapping[str, Any]:
         return _read_input_file(AbstractSource.read_config, config_path, "config", 'a JSON object such as {"domain": ..., "api_key": ...}')
@@ -65,7 +72,7 @@ class SourceFreshchat(AbstractSource):
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[Any]]:
         settings = parse_settings(config)
-        probe = Account(settings, max_retries=CHECK_RETRIES)
+        probe = Account(Sync(settings), max_retries=CHECK_RETRIES)
         try:
             account = next(iter(probe.read_records(SyncMode.full_refresh)), None)
         except AirbyteTracedException as error:
@@ -82,23 +89,19 @@ class SourceFreshchat(AbstractSource):
         stream and of the change feed are queued before the first stream reads.
         """
         settings = parse_settings(config)
-        budget = FreshchatAPIBudget(settings.requests_per_minute)
-        parents = ParentWalk(settings, budget)
-        extract = ExtractClient(settings, budget)
-        selection: Selection = getattr(self, "_selection", {})
-        discovery = ConversationDiscovery(settings, parents, extract, selection)
+        sync = self._sync = Sync(settings, FreshchatAPIBudget(settings.requests_per_minute), self._selection)
         return [
-            Account(settings, budget),
-            Users(settings, parents),
-            Conversations(settings, parents, discovery),
-            Messages(settings, parents, discovery),
-            ConversationProperties(settings, budget),
-            Agents(settings, budget),
-            Groups(settings, budget),
-            Channels(settings, budget),
-            Roles(settings, budget),
-            OutboundMessages(settings, budget),
-            *report_streams(settings, extract, selection),
+            Account(sync),
+            Users(sync),
+            Conversations(sync),
+            Messages(sync),
+            ConversationProperties(sync),
+            Agents(sync),
+            Groups(sync),
+            Channels(sync),
+            Roles(sync),
+            OutboundMessages(sync),
+            *report_streams(sync),
         ]
 
     def read(
@@ -120,14 +123,17 @@ class SourceFreshchat(AbstractSource):
         try:
             for message in super().read(logger, config, ConfiguredAirbyteCatalog(streams=ordered), state):
                 error = message.trace.error if message.type == Type.TRACE else None
-                if error and error.failure_type == FailureType.config_error and not fails_only_its_stream(error.message):
+                if error and error.failure_type == FailureType.config_error and not self._failed_alone(error.stream_descriptor):
                     self._failure_ends_sync = True
                 yield message
         finally:
             self._selection = {}  # `discover` and `check` after this read plan no reports
 
+    def _failed_alone(self, stream: Optional[StreamDescriptor]) -> bool:
+        return self._sync is not None and stream is not None and stream.name in self._sync.failed_alone
+
     @property
     def stop_sync_on_stream_failure(self) -> bool:
         # A wrong key or host fails every stream alike: stop at the first instead of sending requests bound to be refused.
         # A stream refused for want of a permission (403) fails alone; the CDK still ends the sync failed after the others.
-        return getattr(self, "_failure_ends_sync", False)
+        return self._failure_ends_sync

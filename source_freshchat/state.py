@@ -4,6 +4,10 @@ State of a stream, between syncs: `{"<cursor_field>": "<ISO-8601 UTC>"}`, e.g.
 `{"updated_time": "2025-07-10T19:47:55.442Z"}`. While a conversations or messages read is under
 way, its checkpoints add where to resume:
 `{"updated_time": "...", "resume": {"after_user_created": "...", "latest_seen": "...", "sync_started": "..."}}`.
+Conversations and messages also keep, beside the cursor, how they last found their conversations under
+`discovery` (documented at `DiscoveryRecord` in discovery/plan.py), and messages whether new messages move a
+conversation's updated_time under `updated_time_covers_messages` (at `EVIDENCE_KEY` in streams/messages.py).
+The report streams keep their own shape (streams/reports.py).
 
 Rules:
 - A sync emits records whose cursor is at or after the lower bound `max(state, start_date)`: a record
@@ -20,13 +24,11 @@ Rules:
 """
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 
-from .base import PAGE_SIZE
 from .config import format_timestamp, parse_timestamp
 
 # Freshchat may show a record a little after its timestamp, and clocks differ: re-read this much.
@@ -172,139 +174,20 @@ class Cursor:
             self._committed = safe
 
 
-DISCOVERY_KEY = "discovery"
-
-
-def _moment_at_most_now(raw: Mapping[str, Any], key: str, now: datetime) -> Optional[datetime]:
+def state_moment(raw: Mapping[str, Any], key: str, now: datetime) -> Optional[datetime]:
     value = moment_of(raw.get(key))
     return value if value is not None and value <= now else None
 
 
-def _count(raw: Mapping[str, Any], key: str) -> int:
+def state_count(raw: Mapping[str, Any], key: str) -> int:
     value = raw.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _user_created(raw: Mapping[str, Any], key: str) -> Optional[str]:
+def state_user_created(raw: Mapping[str, Any], key: str) -> Optional[str]:
     """A user's created_time as Freshchat wrote it: kept verbatim, since it goes back as a created_from/created_to filter."""
     value = raw.get(key)
     return value if isinstance(value, str) and moment_of(value) is not None else None
-
-
-@dataclass(frozen=True)
-class RollingPosition:
-    """Where the rolling walk (streams/rolling.py) is in its cycle through the users, kept in the discovery record under `rolling`.
-
-    `{"cycle": N, "cycle_started": "<when its first slice began>", "reread_from": "<every user of this cycle was last walked after
-      this>", "walked_through": "<created_time of the last user walked this cycle>", "users_done": U, "conversations_done": C,
-      "slice_through": "<created_time of the last user of the slice under way>", "slice_users": S, "slice_ends_cycle": bool}`
-    A slice is "under way" from the moment it is planned until its stream finished, so a killed sync resumes that same slice.
-    """
-
-    reread_from: datetime
-    cycle: int = 1
-    cycle_started: Optional[datetime] = None
-    walked_through: Optional[str] = None
-    users_done: int = 0
-    conversations_done: int = 0
-    slice_through: Optional[str] = None
-    slice_users: int = 0
-    slice_ends_cycle: bool = False
-
-    @classmethod
-    def from_state(cls, raw: Any, now: datetime) -> Optional["RollingPosition"]:
-        reread_from = _moment_at_most_now(raw, "reread_from", now) if isinstance(raw, Mapping) else None
-        if reread_from is None:
-            return None
-        return cls(
-            reread_from,
-            max(1, _count(raw, "cycle")),
-            _moment_at_most_now(raw, "cycle_started", now),
-            _user_created(raw, "walked_through"),
-            _count(raw, "users_done"),
-            _count(raw, "conversations_done"),
-            _user_created(raw, "slice_through"),
-            _count(raw, "slice_users"),
-            raw.get("slice_ends_cycle") is True,
-        )
-
-    def to_state(self) -> Mapping[str, Any]:
-        return {
-            "cycle": self.cycle,
-            "cycle_started": format_timestamp(self.cycle_started) if self.cycle_started else None,
-            "reread_from": format_timestamp(self.reread_from),
-            "walked_through": self.walked_through,
-            "users_done": self.users_done,
-            "conversations_done": self.conversations_done,
-            "slice_through": self.slice_through,
-            "slice_users": self.slice_users,
-            "slice_ends_cycle": self.slice_ends_cycle,
-        }
-
-    @property
-    def slice_under_way(self) -> bool:
-        return self.slice_through is not None
-
-
-@dataclass(frozen=True)
-class DiscoveryRecord:
-    """How a conversations or messages stream last found its conversations, kept in its state under `discovery`.
-
-    `{"last_full_walk": "<when the last complete walk started>", "changes_through": "<every change before this was read>",
-      "feed_since_walk": true|false, "walk_users": U, "walk_conversations": C, "rolling": {...}, "report_windows": {"<event>": hours}}`
-    `walk_users` and `walk_conversations` are the account's size, from the last full walk or the last complete rolling cycle;
-    `rolling` is the rolling walk's `RollingPosition`, absent from states written before it. `report_windows` holds the
-    longest window Freshchat accepted for a feed's event where it refused a longer one.
-    """
-
-    last_full_walk: Optional[datetime] = None
-    changes_through: Optional[datetime] = None
-    feed_since_walk: bool = False
-    walk_users: int = 0
-    walk_conversations: int = 0
-    rolling: Optional[RollingPosition] = None
-    report_windows: Mapping[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_state(cls, state: Optional[Mapping[str, Any]]) -> "DiscoveryRecord":
-        raw = (state or {}).get(DISCOVERY_KEY)
-        if not isinstance(raw, Mapping):
-            return cls()
-        now = datetime.now(timezone.utc)
-        return cls(
-            _moment_at_most_now(raw, "last_full_walk", now),
-            _moment_at_most_now(raw, "changes_through", now),
-            raw.get("feed_since_walk") is True,
-            _count(raw, "walk_users"),
-            _count(raw, "walk_conversations"),
-            RollingPosition.from_state(raw.get("rolling"), now),
-            dict(raw["report_windows"]) if isinstance(raw.get("report_windows"), Mapping) else {},
-        )
-
-    def to_state(self) -> Mapping[str, Any]:
-        state = {
-            "last_full_walk": format_timestamp(self.last_full_walk) if self.last_full_walk else None,
-            "changes_through": format_timestamp(self.changes_through) if self.changes_through else None,
-            "feed_since_walk": self.feed_since_walk,
-            "walk_users": self.walk_users,
-            "walk_conversations": self.walk_conversations,
-            **({"report_windows": dict(self.report_windows)} if self.report_windows else {}),
-        }
-        return {**state, "rolling": self.rolling.to_state()} if self.rolling else state
-
-    @property
-    def walk_requests(self) -> int:
-        """What the last full walk cost: the user pages, one listing per user, one detail per conversation."""
-        return -(-self.walk_users // PAGE_SIZE) + self.walk_users + self.walk_conversations
-
-    @property
-    def walked_since(self) -> Optional[datetime]:
-        """Every user was walked at or after this moment: the rolling walk's current cycle re-reads from it, and so would a full walk."""
-        return self.rolling.reread_from if self.rolling else self.last_full_walk
-
-    @property
-    def slice_under_way(self) -> bool:
-        return self.rolling is not None and self.rolling.slice_under_way
 
 
 class CursorStateMixin:

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 from typing import Any, Iterable, List, Mapping, Optional
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from airbyte_cdk.models import SyncMode
@@ -10,9 +11,8 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import FreshchatSettings
-from source_freshchat.extract import ExtractClient
-from source_freshchat.streams.discovery import ConversationDiscovery
-from source_freshchat.streams.parents import ParentWalk
+from source_freshchat.rate_limit import FreshchatAPIBudget
+from source_freshchat.sync import Sync
 
 API = "https://acme.freshchat.com/v2"
 API_KEY = "unit-test-secret-token-123"
@@ -83,11 +83,48 @@ def envelope(key: str, items: List[Mapping[str, Any]], next_href: Optional[str] 
     }
 
 
-def walk_only(settings: FreshchatSettings, walk: ParentWalk) -> ConversationDiscovery:
-    """The discovery of a stream built outside a sync: nothing selected, so it walks."""
-    return ConversationDiscovery(settings, walk, ExtractClient(settings, walk.api_budget), {})
+def sync_of(settings: FreshchatSettings) -> Sync:
+    """The sync of streams built outside `read`: nothing selected, so conversations and messages walk."""
+    return Sync(settings, FreshchatAPIBudget(None))
 
 
 def without_discovery(state: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A fan-out stream's state less its discovery record, which tests/test_discovery.py covers."""
+    """A fan-out stream's state less its discovery record, which unit_tests/discovery/ covers."""
     return {key: value for key, value in state.items() if key != "discovery"}
+
+
+def query_of(request):
+    return {key: values[0] for key, values in parse_qs(urlsplit(request.url).query).items()}
+
+
+def user(user_id, updated="2025-01-01T00:00:00.000Z"):
+    return {"id": user_id, "created_time": "2024-01-01T00:00:00.000Z", "updated_time": updated, "email": f"{user_id}@example.com"}
+
+
+def conversation(conversation_id, updated="2025-01-01T00:00:00.000Z"):
+    return {"conversation_id": conversation_id, "status": "new", "created_time": "2024-06-01T00:00:00.000Z", "updated_time": updated}
+
+
+def message(message_id, conversation_id, created):
+    return {"id": message_id, "conversation_id": conversation_id, "created_time": created, "message_parts": [{"text": {"content": "hi"}}]}
+
+
+def mock_account_tree(requests_mock, conversations_by_user, messages_by_conversation=None, missing=()):
+    requests_mock.get(f"{API}/users", json=envelope("users", [user(user_id) for user_id in conversations_by_user]))
+    for user_id, conversation_ids in conversations_by_user.items():
+        requests_mock.get(f"{API}/users/{user_id}/conversations", json={"conversations": [{"id": cid} for cid in conversation_ids]})
+    for conversation_id in {cid for ids in conversations_by_user.values() for cid in ids}:
+        if conversation_id in missing:
+            requests_mock.get(
+                f"{API}/conversations/{conversation_id}",
+                status_code=404,
+                json={"code": 404, "status": "CONVERSATION_NOT_FOUND", "message": "gone"},
+            )
+        else:
+            requests_mock.get(f"{API}/conversations/{conversation_id}", json=conversation(conversation_id))
+    for conversation_id, pages in (messages_by_conversation or {}).items():
+        requests_mock.get(f"{API}/conversations/{conversation_id}/messages", [{"json": page} for page in pages])
+
+
+def calls(requests_mock, path):
+    return sum(1 for request in requests_mock.request_history if urlsplit(request.url).path == f"/v2/{path}")

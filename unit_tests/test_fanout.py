@@ -7,20 +7,19 @@ from urllib.parse import parse_qs, urlsplit
 from airbyte_cdk.models import AirbyteTraceMessage, SyncMode
 
 from source_freshchat.config import format_timestamp, parse_settings
-from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.conversations import Conversations
-from source_freshchat.streams.parents import ParentWalk
 
-from .conftest import API, CONFIG, envelope, walk_only
+from .conftest import API, CONFIG, envelope, sync_of
 
 USERS = [format_timestamp(datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=minute)) for minute in range(201)]
 
 
 def test_a_checkpoint_comes_every_200_users_and_the_finished_walk_clears_it(requests_mock):
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    sync = sync_of(settings)
+    walk = sync.walk
     walk.remember_conversations([(created, []) for created in USERS])  # users without conversations: no request at all
-    stream = Conversations(settings, walk, walk_only(settings, walk))
+    stream = Conversations(sync)
     stream.state = {}
     resume_marks = []
     for stream_slice in stream.stream_slices(sync_mode=SyncMode.incremental):
@@ -38,8 +37,9 @@ def test_a_resumed_conversations_walk_leaves_messages_every_user_not_only_the_re
     requests_mock.get(f"{API}/users", json=listing)
     requests_mock.get(re.compile(rf"{API}/users/u\d+/conversations"), json={"conversations": []})
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
-    stream = Conversations(settings, walk, walk_only(settings, walk))
+    sync = sync_of(settings)
+    walk = sync.walk
+    stream = Conversations(sync)
     stream.state = {"updated_time": "2025-01-01T00:00:00.000Z", "resume": {"after_user_created": USERS[100]}}
     for stream_slice in stream.stream_slices(sync_mode=SyncMode.incremental):
         list(stream.read_records(SyncMode.incremental, stream_slice=stream_slice))
@@ -58,8 +58,7 @@ def test_a_walks_estimate_counts_conversations_per_user_not_users(requests_mock)
         json=lambda request, _: {"conversation_id": request.path.rsplit("/", 1)[1], "updated_time": "2025-01-01T00:00:00.000Z"},
     )
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
-    stream = Conversations(settings, walk, walk_only(settings, walk))
+    stream = Conversations(sync_of(settings))
     output = [
         item
         for s in stream.stream_slices(sync_mode=SyncMode.full_refresh)
@@ -72,9 +71,10 @@ def test_a_walks_estimate_counts_conversations_per_user_not_users(requests_mock)
 
 def test_a_read_that_may_have_missed_records_moves_neither_the_cursor_nor_the_discovery_record(requests_mock):
     settings = parse_settings(CONFIG)
-    walk = ParentWalk(settings, FreshchatAPIBudget(None))
+    sync = sync_of(settings)
+    walk = sync.walk
     walk.remember_conversations([(created, []) for created in USERS])
-    stream = Conversations(settings, walk, walk_only(settings, walk))
+    stream = Conversations(sync)
     before = {
         "updated_time": "2025-01-01T00:00:00.000Z",
         "discovery": {"last_full_walk": "2024-12-01T00:00:00.000Z", "changes_through": "2025-01-01T00:00:00.000Z"},

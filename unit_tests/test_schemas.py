@@ -1,8 +1,8 @@
 """The stream schemas in source_freshchat/schemas, loaded the way the CDK loads them.
 
-Every field of docs freshchat-api.md is declared, every field is nullable except the primary
-key, nothing closes a schema, and realistic records (written here from the API guide, with
-its awkward cases) validate while malformed ones do not.
+Every field Freshchat documents for a stream (DOCUMENTED_FIELDS below) is declared, every field is
+nullable except the primary key, nothing closes a schema, and realistic records (written here with
+Freshchat's awkward cases) validate while malformed ones do not.
 """
 
 import copy
@@ -18,10 +18,10 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from source_freshchat import SourceFreshchat
 from source_freshchat.config import parse_settings
-from source_freshchat.extract import ExtractClient
 from source_freshchat.extract.payload import normalise_column
 from source_freshchat.streams.report_events import EVENTS
 from source_freshchat.streams.reports import KEY_COLUMN, ReportStream
+from source_freshchat.sync import Sync
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_freshchat" / "schemas"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -43,7 +43,7 @@ REPORT_PRIMARY_KEYS = {event.stream: event.natural_key or KEY_COLUMN for event i
 PRIMARY_KEYS.update(REPORT_PRIMARY_KEYS)
 STREAMS = sorted(PRIMARY_KEYS)
 
-# Fields named by the API guide and the issue, per stream.
+# Fields Freshchat documents, per stream.
 DOCUMENTED_FIELDS = {
     "account": {"account_id"},
     "users": {
@@ -173,7 +173,7 @@ DOCUMENTED_FIELDS = {
         "failure_reason",
     },
 }
-# Section 6 of the API guide: columns seen in use per kind of event.
+# Columns seen in use per kind of event.
 LIFECYCLE_COLUMNS = {"conversation_id", "created_at", "agent_id"}
 DOCUMENTED_FIELDS.update(
     {
@@ -566,7 +566,7 @@ def report_sample(stream: str, row: Mapping[str, str]) -> Mapping[str, Any]:
     normalised = {normalise_column(name): value or None for name, value in row.items()}
     with requests_mock.Mocker() as api:  # times without an offset are read in the account's zone
         api.get(f"{settings.api_base}accounts/configuration", json={"timezone": "Etc/UTC"})
-        return ReportStream(event, settings, ExtractClient(settings), {}).record_of(normalised)
+        return ReportStream(event, Sync(settings)).record_of(normalised)
 
 
 REPORT_ROWS = {

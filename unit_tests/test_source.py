@@ -101,3 +101,9 @@ def test_a_config_error_in_one_read_does_not_stop_the_next_read_of_the_same_sour
     catalog = CatalogBuilder().with_stream("agents", SyncMode.full_refresh).with_stream("groups", SyncMode.full_refresh).build()
     read(source, CONFIG, catalog)
     assert groups.call_count == 1
+
+
+def test_a_catalog_naming_an_unknown_stream_is_a_config_error(requests_mock):
+    output = run_read(["tickets"])
+    assert output.errors and output.errors[-1].trace.error.failure_type.value == "config_error"
+    assert requests_mock.call_count == 0

@@ -4,7 +4,8 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import format_timestamp
-from source_freshchat.state import SAFETY_MARGIN, Cursor, DiscoveryRecord, moment_of
+from source_freshchat.discovery.plan import DiscoveryRecord
+from source_freshchat.state import SAFETY_MARGIN, Cursor, moment_of
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from ..config import format_timestamp
 from ..state import moment_of
-from ..streams.parents import USERS_FILTER_FLOOR
+from ..streams.users import USERS_FILTER_FLOOR
 from .common import Answer, Api, wait_until
 
 PROBE_PATH = "accounts/configuration"  # the cheapest request: one small object

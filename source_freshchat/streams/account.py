@@ -12,3 +12,4 @@ class Account(FreshchatStream):
     primary_key = "account_id"
     endpoint = "accounts/configuration"
     forbidden_message = FORBIDDEN_MESSAGE
+    forbidden_fails_alone = False

@@ -1,9 +1,10 @@
-from typing import Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 
-from ..config import FreshchatSettings
-from .discovery import ConversationDiscovery
-from .fanout import FanOutStream
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
+from ..discovery.walk import ConversationRef, Record, UserBatch
+from ..fanout import FanOutStream
+
+if TYPE_CHECKING:  # sync.py builds the planner, which the fan-out base imports
+    from ..sync import Sync
 
 
 class Conversations(FanOutStream):
@@ -18,8 +19,8 @@ class Conversations(FanOutStream):
     endpoint = "conversations/{conversation_id}"
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
-        super().__init__(settings, parents, discovery)
+    def __init__(self, sync: "Sync") -> None:
+        super().__init__(sync)
         self._walked: List[Tuple[Optional[str], List[ConversationRef]]] = []
 
     def fetch(self, conversation: ConversationRef) -> List[Record]:

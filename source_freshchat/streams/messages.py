@@ -1,16 +1,17 @@
 import threading
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
 from airbyte_cdk.models import SyncMode
 
 from ..base import PAGE_SIZE
-from ..config import FreshchatSettings
+from ..discovery.walk import ConversationRef, Record, UserBatch
 from ..errors import request_path, unexpected_shape
+from ..fanout import FanOutStream
+
+if TYPE_CHECKING:  # sync.py builds the planner, which the fan-out base imports
+    from ..sync import Sync
 from ..state import moment_of
-from .discovery import ConversationDiscovery
-from .fanout import FanOutStream
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
 
 # Messages state remembers whether this account's conversations move their updated_time when a
 # message arrives; only then may an incremental sync skip conversations whose updated_time is old.
@@ -37,8 +38,8 @@ class Messages(FanOutStream):
     endpoint = "conversations/{conversation_id}/messages"
     tolerated_statuses = {404: "the conversation was deleted after it was listed"}
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
-        super().__init__(settings, parents, discovery)
+    def __init__(self, sync: "Sync") -> None:
+        super().__init__(sync)
         self._evidence: Optional[bool] = None  # from the last sync: True, False (for good) or unknown
         self._verified = 0
         self._contradicted = False

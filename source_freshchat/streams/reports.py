@@ -18,16 +18,18 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 
-from ..config import FreshchatSettings, format_timestamp
-from ..extract import ZONE_MARGIN, ExtractClient, ReportError, ReportJob, ReportRead, Row, reach_floor, window_end
+from ..config import format_timestamp
+from ..extract import ZONE_MARGIN, ReportError, ReportJob, ReportRead, Row, reach_floor, window_end
 from ..state import moment_of
-from .discovery import Selection
 from .report_events import EVENTS, ReportEvent
+
+if TYPE_CHECKING:  # sync.py builds the Extract API client these streams read through
+    from ..sync import Sync
 
 logger = logging.getLogger("airbyte")
 
@@ -38,10 +40,11 @@ WINDOW_KEY = "report_window_hours"
 class ReportStream(CheckpointMixin, Stream):
     """The rows of one Extract API event; see the module docstring."""
 
-    def __init__(self, event: ReportEvent, settings: FreshchatSettings, extract: ExtractClient, selection: Selection) -> None:
+    def __init__(self, event: ReportEvent, sync: "Sync") -> None:
+        selection = sync.selection
         self.event = event
-        self._settings = settings
-        self._extract = extract
+        self._settings = sync.settings
+        self._extract = sync.extract
         self._through: Optional[datetime] = None
         self._read: Optional[ReportRead] = None
         self._pieces: List[ReportJob] = []  # the pieces handed out as slices so far, in time order
@@ -209,5 +212,5 @@ def number(value: str) -> float:
     return int(parsed) if parsed.is_integer() and "." not in value else parsed
 
 
-def report_streams(settings: FreshchatSettings, extract: ExtractClient, selection: Selection) -> List[ReportStream]:
-    return [ReportStream(event, settings, extract, selection) for event in EVENTS.values()]
+def report_streams(sync: "Sync") -> List[ReportStream]:
+    return [ReportStream(event, sync) for event in EVENTS.values()]

@@ -14,23 +14,80 @@ Conversation-Created events until the next cycle walks them.
 
 import logging
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
-from ..base import PAGE_SIZE, sync_resources
-from ..config import FreshchatSettings, format_timestamp
-from ..state import SAFETY_MARGIN, DiscoveryRecord, RollingPosition
-from .parents import ConversationRef, FirstClaim, ParentWalk, Record, UserBatch
+from ..base import PAGE_SIZE
+from ..config import format_timestamp
+from ..state import SAFETY_MARGIN, state_count, state_moment, state_user_created
+from .change_feed import ChangeFeed
+from .walk import ConversationRef, FirstClaim, ParentWalk, Record, UserBatch
 
-if TYPE_CHECKING:  # discovery.py, which defines the feed, builds this class
-    from .discovery import ChangeFeed
+if TYPE_CHECKING:  # plan.py, which keeps the record in the state, builds this class
+    from ..sync import Sync
+    from .plan import DiscoveryRecord
 
 logger = logging.getLogger("airbyte")
 
 # A slice costs a page of the user list anyway; the floor keeps very frequent syncs of a small account moving.
 ROLLING_MIN_USERS = PAGE_SIZE
 User = Tuple[str, Optional[str]]  # (id, created_time)
+
+
+@dataclass(frozen=True)
+class RollingPosition:
+    """Where the rolling walk is in its cycle through the users, kept in the discovery record under `rolling`.
+
+    `{"cycle": N, "cycle_started": "<when its first slice began>", "reread_from": "<every user of this cycle was last walked after
+      this>", "walked_through": "<created_time of the last user walked this cycle>", "users_done": U, "conversations_done": C,
+      "slice_through": "<created_time of the last user of the slice under way>", "slice_users": S, "slice_ends_cycle": bool}`
+    A slice is "under way" from the moment it is planned until its stream finished, so a killed sync resumes that same slice.
+    """
+
+    reread_from: datetime
+    cycle: int = 1
+    cycle_started: Optional[datetime] = None
+    walked_through: Optional[str] = None
+    users_done: int = 0
+    conversations_done: int = 0
+    slice_through: Optional[str] = None
+    slice_users: int = 0
+    slice_ends_cycle: bool = False
+
+    @classmethod
+    def from_state(cls, raw: Any, now: datetime) -> Optional["RollingPosition"]:
+        reread_from = state_moment(raw, "reread_from", now) if isinstance(raw, Mapping) else None
+        if reread_from is None:
+            return None
+        return cls(
+            reread_from,
+            max(1, state_count(raw, "cycle")),
+            state_moment(raw, "cycle_started", now),
+            state_user_created(raw, "walked_through"),
+            state_count(raw, "users_done"),
+            state_count(raw, "conversations_done"),
+            state_user_created(raw, "slice_through"),
+            state_count(raw, "slice_users"),
+            raw.get("slice_ends_cycle") is True,
+        )
+
+    def to_state(self) -> Mapping[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "cycle_started": format_timestamp(self.cycle_started) if self.cycle_started else None,
+            "reread_from": format_timestamp(self.reread_from),
+            "walked_through": self.walked_through,
+            "users_done": self.users_done,
+            "conversations_done": self.conversations_done,
+            "slice_through": self.slice_through,
+            "slice_users": self.slice_users,
+            "slice_ends_cycle": self.slice_ends_cycle,
+        }
+
+    @property
+    def slice_under_way(self) -> bool:
+        return self.slice_through is not None
 
 
 def slice_size(position: RollingPosition, users: int, since_last_sync: timedelta, interval: timedelta, now: datetime) -> int:
@@ -47,11 +104,13 @@ class RollingWalk:
     second replays the first one's slice instead of listing it again. Each stream keeps its own position in its state.
     """
 
-    def __init__(self, settings: FreshchatSettings, walk: ParentWalk, feed: "ChangeFeed", record: DiscoveryRecord, now: datetime) -> None:
+    def __init__(self, sync: "Sync", feed: ChangeFeed, record: "DiscoveryRecord", now: datetime) -> None:
         assert record.rolling is not None and record.changes_through is not None
+        settings = sync.settings
         self.feed = feed
+        self._sync = sync
         self._settings = settings
-        self._walk = walk
+        self._walk: ParentWalk = sync.walk
         self._now = now
         # The first stream's position: it sizes the slice and names it in the log.
         self._slice = replace(record.rolling, cycle_started=record.rolling.cycle_started or now)
@@ -158,7 +217,7 @@ class RollingWalk:
         self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
     ) -> Iterator[UserBatch]:
         """The feed's batches (started over after an interruption: it is small), then the slice's, resumed after `resume_after`."""
-        progress = sync_resources(self._settings, self._walk.api_budget).progress.of(on_behalf_of)
+        progress = self._sync.progress.of(on_behalf_of)
         if resume_after is None and self._remembered is not None:
             progress.listed(len(self._remembered))
             yield from self._walk.replay(self._remembered, fetch)

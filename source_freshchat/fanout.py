@@ -1,16 +1,18 @@
-"""The base of the streams reached through users -> conversations: conversations and messages."""
+"""The base of the streams read per conversation, conversations and messages, whichever way the sync finds them (discovery/)."""
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
-from ..base import FreshchatStream
-from ..config import FreshchatSettings
-from ..state import DISCOVERY_KEY, Cursor, CursorStateMixin, DiscoveryRecord
-from .discovery import ConversationDiscovery, StreamPlan
-from .parents import ConversationRef, ParentWalk, Record, UserBatch
+from .base import FreshchatStream
+from .discovery.plan import DISCOVERY_KEY, ConversationDiscovery, DiscoveryRecord, StreamPlan
+from .discovery.walk import ConversationRef, Record, UserBatch
+from .state import Cursor, CursorStateMixin
+
+if TYPE_CHECKING:  # sync.py builds the planner, which this module imports
+    from .sync import Sync
 
 # The CDK checkpoints after each slice; a slice is this many users' worth of records.
 USERS_PER_CHECKPOINT = 200
@@ -27,14 +29,14 @@ class FanOutStream(CursorStateMixin, FreshchatStream, ABC):
     # Keys a stream keeps in its state beside the cursor.
     state_keys: Tuple[str, ...] = ()
 
-    def __init__(self, settings: FreshchatSettings, parents: ParentWalk, discovery: ConversationDiscovery) -> None:
-        self.state_cursor = Cursor(self.cursor_field, settings.start_date, (*self.state_keys, DISCOVERY_KEY))
-        self._parents = parents
-        self._discovery = discovery
+    def __init__(self, sync: "Sync") -> None:
+        self.state_cursor = Cursor(self.cursor_field, sync.settings.start_date, (*self.state_keys, DISCOVERY_KEY))
+        self._parents = sync.walk
+        self._discovery = sync.discovery
         self._record = DiscoveryRecord()
         self._plan: Optional[StreamPlan] = None
         self._batches: Optional[Iterator[UserBatch]] = None
-        super().__init__(settings, parents.api_budget)
+        super().__init__(sync)
         self.progress.rows_per_user = True
 
     @property

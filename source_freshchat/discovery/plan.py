@@ -1,45 +1,94 @@
-"""Where conversations and messages find their conversations: the walk of every user, or the change feed.
-
-The walk (`ParentWalk`) lists every user's conversations: complete, but it costs a request per user and per
-conversation on every sync. The change feed asks the Extract API which conversations events touched in a window
-(created, assigned, resolved, a message sent) and fetches only those. What events cannot show (a property edited
-alone; user messages where Chat-Transcript is refused) is caught by the rolling walk (rolling.py): each feed sync
-also walks a slice of the users, so that every user is walked at least once per `full_walk_interval_days`.
-
-The choice is made once per sync for both streams, from their states, and logged with its reason:
-- a full refresh, a first sync, an interrupted full walk to resume, a state from before the rolling walk, or a last
-  sync older than the Extract API's reach all walk;
-- `walk` always walks; `extract` follows the feed and fails loudly when the Extract API cannot serve it;
-- `auto` follows the feed when the last full walk cost more than a feed sync would (see AUTO_MIN_WALK_REQUESTS),
-  and walks for this sync, with one warning, when the Extract API is missing, refuses an event, or never finishes.
-"""
+"""The planner: whether conversations and messages walk every user or follow the change feed this sync, and its record in their state."""
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 from airbyte_cdk.models import SyncMode
 
-from ..base import sync_resources
-from ..config import FreshchatSettings, format_timestamp
-from ..extract import ZONE_MARGIN, ExtractClient, ReportError, ReportRead, reach_floor, window_end
-from ..state import DISCOVERY_KEY, RESUME_KEY, SAFETY_MARGIN, DiscoveryRecord, RollingPosition
-from .parents import ConversationRef, ParentWalk, Record, UserBatch, ordered_parallel_map
-from .report_events import EVENTS
-from .rolling import RollingWalk
+from ..base import PAGE_SIZE
+from ..config import format_timestamp
+from ..extract import ReportError, reach_floor, window_end
+from ..state import RESUME_KEY, SAFETY_MARGIN, state_count, state_moment
+from .change_feed import ChangeFeed
+from .rolling import RollingPosition, RollingWalk
+from .walk import ConversationRef, ParentWalk, Record, UserBatch
+
+if TYPE_CHECKING:  # sync.py builds the planner
+    from ..sync import Sync
 
 logger = logging.getLogger("airbyte")
 
 FAN_OUT_STREAMS = ("conversations", "messages")
-CONVERSATION_EVENTS = ("Conversation-Created", "Conversation-Agent-Assigned", "Conversation-Group-Assigned", "Conversation-Resolved")
-ALL_MESSAGES_EVENT = "Chat-Transcript"  # every actor's messages; used in production but not in Freshchat's documented list
-AGENT_MESSAGES_EVENT = "Message-Sent"  # documented, but agents' messages only
 # A feed sync costs about 5 job creations, their polls (a dozen each over a few minutes) and the changed conversations;
 # a walk below this many requests costs about the same and does not wait minutes for reports.
 AUTO_MIN_WALK_REQUESTS = 250
 
 Selection = Mapping[str, Tuple[SyncMode, Mapping]]  # the streams a sync reads: name -> (sync mode, incoming state)
+
+DISCOVERY_KEY = "discovery"
+
+
+@dataclass(frozen=True)
+class DiscoveryRecord:
+    """How a conversations or messages stream last found its conversations, kept in its state under `discovery`.
+
+    `{"last_full_walk": "<when the last complete walk started>", "changes_through": "<every change before this was read>",
+      "feed_since_walk": true|false, "walk_users": U, "walk_conversations": C, "rolling": {...}, "report_windows": {"<event>": hours}}`
+    `walk_users` and `walk_conversations` are the account's size, from the last full walk or the last complete rolling cycle;
+    `rolling` is the rolling walk's `RollingPosition`, absent from states written before it. `report_windows` holds the
+    longest window Freshchat accepted for a feed's event where it refused a longer one.
+    """
+
+    last_full_walk: Optional[datetime] = None
+    changes_through: Optional[datetime] = None
+    feed_since_walk: bool = False
+    walk_users: int = 0
+    walk_conversations: int = 0
+    rolling: Optional[RollingPosition] = None
+    report_windows: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, state: Optional[Mapping[str, Any]]) -> "DiscoveryRecord":
+        raw = (state or {}).get(DISCOVERY_KEY)
+        if not isinstance(raw, Mapping):
+            return cls()
+        now = datetime.now(timezone.utc)
+        return cls(
+            state_moment(raw, "last_full_walk", now),
+            state_moment(raw, "changes_through", now),
+            raw.get("feed_since_walk") is True,
+            state_count(raw, "walk_users"),
+            state_count(raw, "walk_conversations"),
+            RollingPosition.from_state(raw.get("rolling"), now),
+            dict(raw["report_windows"]) if isinstance(raw.get("report_windows"), Mapping) else {},
+        )
+
+    def to_state(self) -> Mapping[str, Any]:
+        state = {
+            "last_full_walk": format_timestamp(self.last_full_walk) if self.last_full_walk else None,
+            "changes_through": format_timestamp(self.changes_through) if self.changes_through else None,
+            "feed_since_walk": self.feed_since_walk,
+            "walk_users": self.walk_users,
+            "walk_conversations": self.walk_conversations,
+            **({"report_windows": dict(self.report_windows)} if self.report_windows else {}),
+        }
+        return {**state, "rolling": self.rolling.to_state()} if self.rolling else state
+
+    @property
+    def walk_requests(self) -> int:
+        """What the last full walk cost: the user pages, one listing per user, one detail per conversation."""
+        return -(-self.walk_users // PAGE_SIZE) + self.walk_users + self.walk_conversations
+
+    @property
+    def walked_since(self) -> Optional[datetime]:
+        """Every user was walked at or after this moment: the rolling walk's current cycle re-reads from it, and so would a full walk."""
+        return self.rolling.reread_from if self.rolling else self.last_full_walk
+
+    @property
+    def slice_under_way(self) -> bool:
+        return self.rolling is not None and self.rolling.slice_under_way
 
 
 class ConversationSource(Protocol):
@@ -59,87 +108,14 @@ class StreamPlan:
     resumes: bool  # whether the read resumes where an interrupted one checkpointed
 
 
-class ChangeFeed:
-    """The conversations that report events touched in [start, end], then the same per-conversation fetch as the walk."""
-
-    def __init__(self, settings: FreshchatSettings, extract: ExtractClient, start: datetime, end: datetime) -> None:
-        self._settings = settings
-        self._extract = extract
-        self.start, self.end = start, end
-        self._reads: Dict[str, ReportRead] = {
-            event: extract.want(event, start, end) for event in (*CONVERSATION_EVENTS, ALL_MESSAGES_EVENT)
-        }
-        self._changed: Optional[List[str]] = None
-
-    def changed_conversations(self) -> List[str]:
-        """Ids of the conversations touched in the window, in the order their first event happened; read once per sync."""
-        if self._changed is None:
-            first_seen: Dict[str, datetime] = {}
-            for event in list(self._reads):
-                self._collect(event, first_seen)
-            self._changed = sorted(first_seen, key=lambda conversation_id: first_seen[conversation_id])
-            logger.info(
-                f"Change feed: {len(self._changed)} conversations changed between {format_timestamp(self.start)} "
-                f"and {format_timestamp(self.end)}"
-            )
-        return self._changed
-
-    def _collect(self, event: str, first_seen: Dict[str, datetime]) -> None:
-        try:
-            for conversation_id, moment in self._rows_in_window(event):
-                if conversation_id not in first_seen or moment < first_seen[conversation_id]:
-                    first_seen[conversation_id] = moment
-        except ReportError as error:
-            if event != ALL_MESSAGES_EVENT or not error.refused:
-                raise
-            logger.warning(
-                f"Freshchat refused the {ALL_MESSAGES_EVENT} report ({error.message}); the change feed sees agents' messages only "
-                f"({AGENT_MESSAGES_EVENT}), so conversations where only the user wrote wait for the rolling walk to reach their user."
-            )
-            self._reads[AGENT_MESSAGES_EVENT] = self._extract.want(AGENT_MESSAGES_EVENT, self.start, self.end)
-            self._collect(AGENT_MESSAGES_EVENT, first_seen)
-
-    def _rows_in_window(self, event: str) -> Iterator[Tuple[str, datetime]]:
-        time_column = EVENTS[event].time_column
-        rows = without_id = 0
-        for row in self._extract.rows(self._reads[event]):
-            rows += 1
-            moment = self._extract.report_time(row.get(time_column)) or self.end  # an unreadable time is kept: better twice than never
-            if moment < self.start - ZONE_MARGIN:
-                continue  # the read was shared with a consumer that needed an earlier start
-            conversation_id = row.get("conversation_id")
-            if not conversation_id:
-                without_id += 1
-                continue
-            yield conversation_id, moment
-        if without_id and without_id == rows:
-            raise ReportError(
-                f"The {event} report's rows carry no conversation_id column, so the change feed cannot use them; "
-                "set `conversation_discovery` to walk and please report this with the sync logs."
-            )
-        if without_id:
-            logger.warning(f"{without_id} of {rows} {event} rows had no conversation_id and were skipped")
-
-    def conversation_batches(
-        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
-    ) -> Iterator[UserBatch]:
-        # No user order here: each batch is one conversation, and a killed sync starts its (small) feed over.
-        changed: List[ConversationRef] = [(conversation_id, None) for conversation_id in self.changed_conversations()]
-        sync_resources(self._settings, self._extract.api_budget).progress.of(on_behalf_of).listed(len(changed))
-        return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
-
-    def report_windows(self) -> Dict[str, float]:
-        """The longest windows Freshchat accepted for the feed's events, where it refused longer ones: for the state."""
-        windows = {event: self._extract.window_hours(event) for event in self._reads}
-        return {event: hours for event, hours in windows.items() if hours is not None}
-
-
 class ConversationDiscovery:
     """Decides once per sync, for conversations and messages together, whether they walk or follow the feed."""
 
-    def __init__(self, settings: FreshchatSettings, walk: ParentWalk, extract: ExtractClient, selection: Selection) -> None:
+    def __init__(self, sync: "Sync") -> None:
+        settings, extract, selection = sync.settings, sync.extract, sync.selection
+        self._sync = sync
         self._settings = settings
-        self._walk = walk
+        self._walk: ParentWalk = sync.walk
         self._extract = extract
         self._records = {name: DiscoveryRecord.from_state(state) for name, (_, state) in selection.items() if name in FAN_OUT_STREAMS}
         for record in self._records.values():
@@ -191,14 +167,14 @@ class ConversationDiscovery:
             f"{format_timestamp(start)} to {format_timestamp(end)} and a slice of the rolling walk, instead of a walk of about "
             f"{cost} requests"
         )
-        return ChangeFeed(self._settings, self._extract, start, end)
+        return ChangeFeed(self._sync, start, end)
 
     def _rolling_walk(self, feed: ChangeFeed, record: DiscoveryRecord) -> RollingWalk:
         """One per place in the users, so conversations and messages at the same place share one slice."""
         assert record.rolling is not None
         key = RollingWalk.place(record.rolling)
         if key not in self._rolling:
-            self._rolling[key] = RollingWalk(self._settings, self._walk, feed, record, self._now)
+            self._rolling[key] = RollingWalk(self._sync, feed, record, self._now)
         return self._rolling[key]
 
     def for_stream(self, name: str, sync_mode: SyncMode, record: DiscoveryRecord) -> StreamPlan:

@@ -10,8 +10,8 @@ from source_freshchat import SourceFreshchat
 from source_freshchat.config import format_timestamp
 from source_freshchat.extract import reach_floor
 
-from .conftest import API, CONFIG, records_of, run_read
-from .test_discovery import STORAGE
+from ..conftest import API, CONFIG, records_of, run_read
+from ..discovery.test_change_feed import STORAGE
 
 NOW = datetime.now(timezone.utc)
 

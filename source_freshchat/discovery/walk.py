@@ -1,8 +1,9 @@
-"""Users -> conversation ids: the only path to conversations and messages, walked at most once per sync.
+"""The walk: users -> conversation ids, the complete way to find conversations, walked at most once per sync.
 
-Freshchat has no endpoint that lists all conversations, so both conversations and messages start
-from the user list. Whichever stream walks it first completely leaves the result here, and the
-streams after it in the same sync replay it instead of requesting it again.
+Freshchat has no endpoint that lists all conversations, so a walk starts from the user list and asks each user for
+its conversations. Conversations and messages take this path on a full walk, and the rolling walk takes a slice of
+it each feed sync (see the package docstring for the change feed, the other path). Whichever stream walks it first
+completely leaves the result here, and the streams after it in the same sync replay it instead of requesting it again.
 
 The walk is the fan-out that dominates a sync (one request per user, one or more per conversation),
 so it runs `num_workers` requests at a time. Results come back in user order, whatever order the
@@ -11,88 +12,27 @@ requests finish in, so what a stream emits does not depend on timing.
 
 import logging
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import (
-    Any,
-    Callable,
-    Deque,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    MutableMapping,
-    Optional,
-    Tuple,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import requests
-from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from ..base import FreshchatListStream, FreshchatStream, sync_resources
-from ..config import FreshchatSettings
+from ..base import FreshchatStream
+from ..concurrency import ordered_parallel_map
 from ..errors import request_path, unexpected_shape
 from ..progress import StreamProgress
+from ..streams.users import UserList
 
-# Freshchat rejects GET /v2/users without a filter; created_from this early admits every user.
-USERS_FILTER_FLOOR = "2000-01-01T00:00:00.000Z"
+if TYPE_CHECKING:  # sync.py builds the walk
+    from ..sync import Sync
+
 PROGRESS_EVERY = 1000
 
 logger = logging.getLogger("airbyte")
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 Record = Mapping[str, Any]
 # A conversation's id and, when this sync has already fetched its details, its updated_time.
 ConversationRef = Tuple[str, Optional[str]]
-
-
-def ordered_parallel_map(work: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
-    """`map(work, items)` on `workers` threads, in input order, with at most 2 x workers items in flight.
-
-    `items` is consumed lazily, so a long parent list is never held in memory; an error in any
-    item is raised here, in order, and cancels the work not yet started.
-    """
-    if workers <= 1:
-        yield from map(work, items)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="freshchat")
-    in_flight: Deque[Future] = deque()
-    try:
-        for item in items:
-            in_flight.append(pool.submit(work, item))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-class UserList(FreshchatListStream):
-    """GET /v2/users with the filter that admits every user, or only those created in [created_from, created_to]."""
-
-    endpoint = data_key = "users"
-
-    def __init__(
-        self,
-        settings: FreshchatSettings,
-        api_budget: Optional[APIBudget] = None,
-        created_from: Optional[str] = None,
-        name: Optional[str] = None,
-        created_to: Optional[str] = None,
-    ) -> None:
-        self._created_from = created_from or USERS_FILTER_FLOOR
-        self._created_to = created_to
-        super().__init__(settings, api_budget, name=name)
-
-    def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
-        return {**super().first_page_params(stream_state, stream_slice), **self.user_filter()}
-
-    def user_filter(self) -> Mapping[str, str]:
-        return {"created_from": self._created_from, **({"created_to": self._created_to} if self._created_to else {})}
 
 
 def in_created_order(users: Iterable[Tuple[str, Optional[str]]]) -> Iterator[Tuple[str, Optional[str]]]:
@@ -153,16 +93,15 @@ class UserBatch:
 
 
 class ParentWalk:
-    def __init__(self, settings: FreshchatSettings, api_budget: APIBudget) -> None:
-        self._workers = settings.num_workers
-        self._settings = settings
-        self.api_budget = api_budget
+    def __init__(self, sync: "Sync") -> None:
+        self._workers = sync.settings.num_workers
+        self.sync = sync
         self._users: Optional[List[Tuple[str, Optional[str]]]] = None
         self._conversations: Optional[List[Tuple[Optional[str], List[ConversationRef]]]] = None
         self.walk_size: Optional[Tuple[int, int]] = None  # (users, conversations) of this sync's complete walk, for the next sync's choice
 
     def _progress(self, stream: str) -> StreamProgress:
-        return sync_resources(self._settings, self.api_budget).progress.of(stream)
+        return self.sync.progress.of(stream)
 
     def remember_users(self, users: Iterable[Record]) -> Iterator[Record]:
         """Passes a complete user listing through, keeping (id, created_time) once it has been read to the end."""
@@ -177,7 +116,7 @@ class ParentWalk:
         if created_from is None and self._users is not None:
             self._progress(on_behalf_of).listed(len(self._users))
             return iter(self._users)
-        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of).records_of()
+        listing = UserList(self.sync, created_from, name=on_behalf_of).records_of()
         return in_created_order(
             (user["id"], user.get("created_time")) for user in (self.remember_users(listing) if created_from is None else listing)
         )
@@ -186,7 +125,7 @@ class ParentWalk:
         self, created_from: Optional[str], created_to: Optional[str], on_behalf_of: str
     ) -> Iterator[Tuple[str, Optional[str]]]:
         """(id, created_time) of the users created in [created_from, created_to], oldest first, listed lazily: a rolling walk's slice."""
-        listing = UserList(self._settings, self.api_budget, created_from, name=on_behalf_of, created_to=created_to).records_of()
+        listing = UserList(self.sync, created_from, name=on_behalf_of, created_to=created_to).records_of()
         return in_created_order((user["id"], user.get("created_time")) for user in listing)
 
     def conversation_batches(
@@ -221,7 +160,7 @@ class ParentWalk:
         first_claim: FirstClaim,
     ) -> Iterator[UserBatch]:
         """For each (id, created_time) in order, the records `fetch` returns for its conversations not claimed before."""
-        user_conversation_ids = UserConversationIds(self._settings, self.api_budget, name=on_behalf_of)
+        user_conversation_ids = UserConversationIds(self.sync, name=on_behalf_of)
 
         def fetch_for_user(user: Tuple[str, Optional[str]]) -> UserBatch:
             user_id, user_created = user

@@ -7,19 +7,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from source_freshchat.base import sync_resources
+from source_freshchat.concurrency import ordered_parallel_map
 from source_freshchat.config import parse_settings
-from source_freshchat.rate_limit import FreshchatAPIBudget
-from source_freshchat.streams import parents
-from source_freshchat.streams.parents import ParentWalk, ordered_parallel_map
+from source_freshchat.discovery import walk as walk_module
+from source_freshchat.streams import users
 
-from .conftest import API, CONFIG, envelope
+from ..conftest import API, CONFIG, calls, envelope, message, mock_account_tree, records_of, run_read, sync_of
 
 CREATED = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
 
 
 def walk_with(num_workers=2):
-    return ParentWalk(parse_settings({**CONFIG, "num_workers": num_workers}), FreshchatAPIBudget(None))
+    return sync_of(parse_settings({**CONFIG, "num_workers": num_workers})).walk
 
 
 def mock_users(requests_mock, created=CREATED):
@@ -123,7 +122,7 @@ def test_a_resumed_walk_is_never_kept_as_the_complete_user_list(requests_mock):
     assert walked(walk, "messages") == [(created, [f"c{i}"]) for i, created in enumerate(CREATED)]
     assert [parse_qs(urlsplit(r.url).query)["created_from"][0] for r in user_listings(requests_mock)] == [
         CREATED[1],
-        parents.USERS_FILTER_FLOOR,
+        users.USERS_FILTER_FLOOR,
     ]
 
 
@@ -148,7 +147,7 @@ def test_a_listing_abandoned_halfway_is_not_kept(requests_mock):
 
 def test_the_walk_logs_its_progress(requests_mock, monkeypatch, caplog):
     """Real syncs log every 1,000 users; the line itself is checked on three."""
-    monkeypatch.setattr(parents, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(walk_module, "PROGRESS_EVERY", 2)
     mock_users(requests_mock)
     with caplog.at_level(logging.INFO, logger="airbyte"):
         walked(walk_with(num_workers=1))  # one at a time, so the count of conversations so far is exact
@@ -181,7 +180,7 @@ def test_replayed_conversations_estimate_the_next_stream_from_the_users_they_rep
     walk = walk_with()
     walk.remember_conversations([(CREATED[0], [("c0", None)]), (CREATED[1], []), (CREATED[2], [("c2", None)])])
     assert walked(walk, "messages") == [(CREATED[0], ["c0"]), (CREATED[1], []), (CREATED[2], ["c2"])]
-    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == 3
+    assert walk.sync.progress.of("messages").listed_total == 3
 
 
 def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_mock):
@@ -189,4 +188,34 @@ def test_a_replayed_user_list_estimates_the_next_stream_from_its_users(requests_
     walk = walk_with()
     walked(walk)
     walked(walk, "messages")
-    assert sync_resources(walk._settings, walk.api_budget).progress.of("messages").listed_total == len(CREATED)
+    assert walk.sync.progress.of("messages").listed_total == len(CREATED)
+
+
+def test_one_sync_walks_users_and_conversations_once_for_all_three_streams(requests_mock):
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1", "c2"], "u2": ["c2"]},
+        {
+            "c1": [{"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]}],
+            "c2": [{"messages": [message("m2", "c2", "2025-03-01T00:00:00.000Z")]}],
+        },
+    )
+    # The catalog lists children first; the source still reads parents first so they are reused.
+    output = run_read(["messages", "conversations", "users"])
+    assert (
+        len(records_of(output, "users")) == 2 and len(records_of(output, "conversations")) == 2 and len(records_of(output, "messages")) == 2
+    )
+    assert calls(requests_mock, "users") == 1
+    assert calls(requests_mock, "users/u1/conversations") == 1
+    assert calls(requests_mock, "conversations/c1") == 1
+    assert calls(requests_mock, "conversations/c2") == 1
+
+
+def test_progress_marks_stop_once_users_come_out_of_created_time_order(requests_mock):
+    created = ["2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z", "2024-01-15T00:00:00.000Z", "2024-03-01T00:00:00.000Z"]
+    requests_mock.get(f"{API}/users", json=envelope("users", [{"id": f"u{i}", "created_time": c} for i, c in enumerate(created)]))
+    requests_mock.get(re.compile(rf"{API}/users/u\d/conversations"), json={"conversations": []})
+    settings = parse_settings(CONFIG)
+    walk = sync_of(settings).walk
+    marks = [batch.user_created for batch in walk.conversation_batches(lambda ref: [], "conversations")]
+    assert marks == created[:2] + [None, None]

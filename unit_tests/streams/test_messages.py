@@ -1,14 +1,26 @@
-"""Messages: the evidence rule that lets incremental syncs skip conversations, and the cursor it may hold back."""
+"""Messages: paging newest first to the cursor, the evidence rule that lets incremental syncs skip conversations, and the
+cursor it may hold back."""
 
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import parse_settings
-from source_freshchat.rate_limit import FreshchatAPIBudget
 from source_freshchat.streams.messages import EVIDENCE_KEY, Messages
-from source_freshchat.streams.parents import ParentWalk
 
-from .conftest import API, CONFIG, final_state, records_of, run_read, walk_only, without_discovery
-from .test_streams import calls, conversation, mock_account_tree, user
+from ..conftest import (
+    API,
+    CONFIG,
+    calls,
+    conversation,
+    final_state,
+    message,
+    mock_account_tree,
+    query_of,
+    records_of,
+    run_read,
+    sync_of,
+    user,
+    without_discovery,
+)
 
 CURSOR = "2025-03-01T00:00:00.000Z"
 OLD = "2025-01-01T00:00:00.000Z"  # a conversation updated before the cursor
@@ -106,8 +118,7 @@ def test_a_messages_body_without_its_list_is_a_changed_shape(requests_mock):
 
 def test_before_a_read_the_state_is_the_one_given():
     """Nothing is learnt about the evidence until messages are read: a stream that fails before its first slice keeps its state."""
-    walk = ParentWalk(parse_settings(CONFIG), FreshchatAPIBudget(None))
-    stream = Messages(parse_settings(CONFIG), walk, walk_only(parse_settings(CONFIG), walk))
+    stream = Messages(sync_of(parse_settings(CONFIG)))
     stream.state = {"created_time": CURSOR}
     assert stream.state == {"created_time": CURSOR}
     stream.state = {"created_time": CURSOR, EVIDENCE_KEY: "yes"}  # not a boolean: unknown
@@ -120,3 +131,48 @@ def test_a_conversation_deleted_before_its_messages_are_read_is_skipped(requests
     output = sync(None, sync_mode=SyncMode.full_refresh)
     assert [r["id"] for r in records_of(output, "messages")] == ["m_new"]
     assert not output.errors
+
+
+def test_messages_follow_link_and_carry_their_conversation_id(requests_mock):
+    newest = [message("m3", "c1", "2025-03-03T00:00:00.000Z"), {"id": "m2", "created_time": "2025-03-02T00:00:00.000Z"}]
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": newest,
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50", "rel": "next", "type": "GET"},
+                },
+                {"messages": [message("m1", "c1", "2025-03-01T00:00:00.000Z")]},
+            ]
+        },
+    )
+    output = run_read(["messages"])
+    assert [(r["id"], r["conversation_id"]) for r in records_of(output, "messages")] == [("m3", "c1"), ("m2", "c1"), ("m1", "c1")]
+    message_requests = [query_of(r) for r in requests_mock.request_history if r.path.endswith("/messages")]
+    assert message_requests == [{"page": "1", "items_per_page": "50"}, {"page": "2", "items_per_page": "50"}]
+
+
+def test_messages_incremental_stops_paging_at_the_cursor(requests_mock):
+    mock_account_tree(
+        requests_mock,
+        {"u1": ["c1"]},
+        {
+            "c1": [
+                {
+                    "messages": [
+                        message("m3", "c1", "2025-03-03T00:00:00.000Z"),
+                        message("m2", "c1", "2025-03-02T00:00:00.000Z"),
+                        message("m1", "c1", "2025-03-01T00:00:00.000Z"),
+                    ],
+                    "link": {"href": "/v2/conversations/c1/messages?page=2&items_per_page=50"},
+                },
+                {"messages": [message("m0", "c1", "2025-02-01T00:00:00.000Z")]},
+            ]
+        },
+    )
+    output = run_read(["messages"], sync_mode=SyncMode.incremental, state={"messages": {"created_time": "2025-03-02T00:00:00.000Z"}})
+    assert [r["id"] for r in records_of(output, "messages")] == ["m3", "m2"]  # the one exactly at the cursor is read again
+    assert calls(requests_mock, "conversations/c1/messages") == 1
+    assert final_state(output, "messages")["created_time"] == "2025-03-03T00:00:00.000Z"

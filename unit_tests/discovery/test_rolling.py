@@ -9,11 +9,11 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import format_timestamp
-from source_freshchat.state import DiscoveryRecord, RollingPosition
-from source_freshchat.streams.rolling import ROLLING_MIN_USERS, slice_size
+from source_freshchat.discovery.plan import DiscoveryRecord
+from source_freshchat.discovery.rolling import ROLLING_MIN_USERS, RollingPosition, slice_size
 
-from .conftest import API, CONFIG, final_state, records_of, run_read
-from .test_discovery import CHAT_ROW, mock_reports
+from ..conftest import API, CONFIG, final_state, records_of, run_read
+from .test_change_feed import CHAT_ROW, mock_reports
 
 NOW = datetime.now(timezone.utc)
 WEEK = timedelta(days=7)
