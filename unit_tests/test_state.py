@@ -4,7 +4,6 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import format_timestamp
-from source_freshchat.discovery.plan import DiscoveryRecord
 from source_freshchat.state import SAFETY_MARGIN, Cursor, moment_of
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -192,19 +191,3 @@ def test_a_cursor_read_again_checkpoints_again():
     cursor.begin(SyncMode.incremental)
     cursor.users_done_through("2024-06-01T00:00:00.000Z")
     assert cursor.state["resume"]["after_user_created"] == "2024-06-01T00:00:00.000Z"
-
-
-def test_a_missing_discovery_record_reads_as_no_walk_and_no_feed_yet():
-    assert DiscoveryRecord.from_state({}).to_state() == {
-        "last_full_walk": None,
-        "changes_through": None,
-        "feed_since_walk": False,
-        "walk_users": 0,
-        "walk_conversations": 0,
-    }
-
-
-@pytest.mark.parametrize("value,read", [(5, 5), (0, 0), (-1, 0), (True, 0), ("7", 0), (2.5, 0), (None, 0)])
-def test_the_walks_size_in_the_discovery_record_is_read_only_as_a_whole_number_of_at_least_0(value, read):
-    record = DiscoveryRecord.from_state({"discovery": {"walk_users": value, "walk_conversations": value}})
-    assert (record.walk_users, record.walk_conversations) == (read, read)

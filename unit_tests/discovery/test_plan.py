@@ -6,6 +6,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from source_freshchat.config import format_timestamp
+from source_freshchat.discovery.plan import DiscoveryRecord
 
 from ..conftest import API, CONFIG, conversation, final_state, mock_account_tree, records_of, run_read
 from .test_change_feed import CHAT_ROW, CURSOR, NOW, fan_out_state, feed_account, mock_reports, paths, walked
@@ -124,3 +125,19 @@ def test_full_refresh_names_itself_as_the_reason_to_walk(requests_mock):
     feed_account(requests_mock)
     output = run_read(["conversations"], state=fan_out_state(walked()))
     assert any("conversations is read in full refresh" in m.log.message for m in output.logs)
+
+
+def test_a_missing_discovery_record_reads_as_no_walk_and_no_feed_yet():
+    assert DiscoveryRecord.from_state({}).to_state() == {
+        "last_full_walk": None,
+        "changes_through": None,
+        "feed_since_walk": False,
+        "walk_users": 0,
+        "walk_conversations": 0,
+    }
+
+
+@pytest.mark.parametrize("value,read", [(5, 5), (0, 0), (-1, 0), (True, 0), ("7", 0), (2.5, 0), (None, 0)])
+def test_the_walks_size_in_the_discovery_record_is_read_only_as_a_whole_number_of_at_least_0(value, read):
+    record = DiscoveryRecord.from_state({"discovery": {"walk_users": value, "walk_conversations": value}})
+    assert (record.walk_users, record.walk_conversations) == (read, read)
