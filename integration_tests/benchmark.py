@@ -42,8 +42,8 @@ from urllib.parse import urlencode
 
 from source_freshchat.config import DEFAULT_NUM_WORKERS
 
-from .conftest import CONNECTOR, STREAMS, configured_catalog, primary_key
 from .emulator import Dataset
+from .harness import CONNECTOR, STREAMS, configured_catalog, primary_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "benchmark-key"

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 
 STREAMS = ["users", "conversations", "messages"]
 KINDS = (

@@ -34,8 +34,8 @@ from typing import List, Optional, Sequence, Set, Tuple
 from source_freshchat.config import DEFAULT_FULL_WALK_INTERVAL_DAYS
 
 from .benchmark import run_sync
-from .conftest import configured_catalog, later
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, later
 
 STREAMS = ["users", "conversations", "messages"]
 KINDS = (

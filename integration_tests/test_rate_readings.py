@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from . import benchmark
-from .conftest import STREAMS, by_key, configured_catalog, reachable_records, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import STREAMS, by_key, configured_catalog, reachable_records, run_connector
 
 LIMIT = 40
 READINGS = [(opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down")]

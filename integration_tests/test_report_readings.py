@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 from source_freshchat.config import format_timestamp
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 from .test_change_feed import LISTING, change_one_of_each_kind, feed_emulator, feed_only, first_sync
 
 NEW_YORK = "America/New_York"

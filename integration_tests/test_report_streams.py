@@ -8,8 +8,8 @@ import pytest
 from source_freshchat.config import format_timestamp
 from source_freshchat.extract import EVENTS, reach_floor
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 
 REPORT_STREAMS = {event.stream: event for event in EVENTS.values()}
 NUMBER_COLUMNS = {"value", "value_in_seconds"}
