@@ -12,7 +12,6 @@ import time
 import pytest
 import requests
 
-from . import benchmark
 from .emulator import Behaviour, FreshchatEmulator
 from .harness import STREAMS, by_key, configured_catalog, reachable_records, run_connector
 
@@ -88,15 +87,3 @@ def test_a_sync_meets_at_most_two_429s_in_every_reading(tmp_path, opens, roundin
         assert emulator.status_counts[429] <= 2, learned
         for stream in STREAMS:
             assert by_key(run.records(stream), stream) == by_key(reachable_records(emulator, stream), stream)
-
-
-def test_the_benchmark_counts_the_clock_windows_a_sync_left_unused():
-    assert benchmark.unused_clock_windows([0.1, 0.5, 2.2, 3.9], 1.0) == 1  # 0, 2 and 3 took requests; 1 none
-    assert benchmark.unused_clock_windows([], 1.0) == 0
-
-
-def test_the_benchmark_syncs_each_reading_with_whole_windows_shorter_ones_and_another_client():
-    scenarios = benchmark.reading_scenarios(300, 20.0, (500, 5.0))
-    assert len(scenarios) == 12 and {(s.reading.opens, s.reading.rounding) for s in scenarios} == set(READINGS)
-    assert {(s.rate_limit, s.reading.spent_by_others) for s in scenarios} == {((500, 5.0), 0), ((500, 4.5), 0), ((500, 5.0), 100)}
-    assert benchmark.parse_args(["--only", "readings"]).only == "readings"

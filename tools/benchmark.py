@@ -1,9 +1,9 @@
 """Benchmark: full syncs of the installed connector against the bundled emulator, side by side.
 
-    python -m integration_tests.benchmark                       # --quick: about 2-4 minutes on 2 cores
-    python -m integration_tests.benchmark --full                # 100, 1,000, 5,000 users x 0/50 ms x rate limit, soak
-    python -m integration_tests.benchmark --sizes 1000 --latencies 50 --workers default,1 --rate-limits none
-    python -m integration_tests.benchmark --only readings       # pace and 429s in each reading of Freshchat's rate windows
+    python -m tools.benchmark                  # --quick: about 2-4 minutes on 2 cores
+    python -m tools.benchmark --full           # 100, 1,000, 5,000 users x 0/50 ms x rate limit, soak
+    python -m tools.benchmark --sizes 1000 --latencies 50 --workers default,1 --rate-limits none
+    python -m tools.benchmark --only readings  # pace and 429s in each reading of Freshchat's rate windows
     make benchmark ARGS="--full"
 
 Every sync runs as Airbyte runs it: the emulator in one process (a small launcher of ours around
@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
+from integration_tests.emulator import Dataset
+from integration_tests.harness import CONNECTOR, STREAMS, configured_catalog, primary_key
 from source_freshchat.config import DEFAULT_NUM_WORKERS
-
-from .emulator import Dataset
-from .harness import CONNECTOR, STREAMS, configured_catalog, primary_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "benchmark-key"
@@ -153,7 +152,7 @@ def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
     bare client to fetch again), `mutate <json>` (a small change for the incremental scenario;
     answers the ids it touched).
     """
-    from .emulator import Behaviour, FreshchatEmulator
+    from integration_tests.emulator import Behaviour, FreshchatEmulator
 
     spec = json.loads((argv or sys.argv)[1])
     behaviour = Behaviour(**spec.pop("behaviour"))
@@ -248,7 +247,7 @@ def bare_client_cpu_ms(emulator: "EmulatorProcess", workdir: Path) -> float:
     """CPU milliseconds per request of a bare requests.Session fetching the pages the last sync fetched, from the same emulator."""
     paths_file = workdir / "paths.json"
     paths_file.write_text(json.dumps(emulator.paths()))
-    launch = "from integration_tests.benchmark import bare_client; bare_client()"
+    launch = "from tools.benchmark import bare_client; bare_client()"
     completed = subprocess.run(
         [sys.executable, "-c", launch, emulator.url, str(paths_file), emulator.ca_bundle or ""],
         cwd=REPO_ROOT,
@@ -293,7 +292,7 @@ class EmulatorProcess:
             "behaviour": behaviour,
             "tls": tls,
         }
-        launch = "from integration_tests.benchmark import serve_emulator; serve_emulator()"
+        launch = "from tools.benchmark import serve_emulator; serve_emulator()"
         self._process = subprocess.Popen(
             [sys.executable, "-c", launch, json.dumps(spec)],
             cwd=REPO_ROOT,
@@ -1034,7 +1033,7 @@ def measure_startup(workdir: Path, tries: int = 3) -> Startup:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m integration_tests.benchmark",
+        prog="python -m tools.benchmark",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],

@@ -11,7 +11,7 @@ each with the reason it changes nothing, are left out of the score, never hidden
 The tests run against a copy of the working tree (PYTHONPATH points at it, so the `source-freshchat`
 processes the integration tests start import the mutated copy too): the worktree itself is never edited.
 
-    python -m integration_tests.mutation [MODULE ...] [--jobs N]
+    python -m tools.mutation [MODULE ...] [--jobs N]
 """
 
 import argparse
@@ -80,7 +80,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "source_freshchat/progress.py": ["integration_tests/test_progress.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not image_tests"]
-LOCAL_PACKAGES = {PACKAGE, "unit_tests", "integration_tests"}
+LOCAL_PACKAGES = {PACKAGE, "unit_tests", "integration_tests", "tools"}
 PRELOADED = [
     "pytest",
     "requests_mock",

@@ -3,7 +3,7 @@
 import textwrap
 from typing import Dict
 
-from .mutation import mutants_of
+from tools.mutation import mutants_of
 
 
 def mutated(snippet: str, kind: str) -> Dict[str, str]:
