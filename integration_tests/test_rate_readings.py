@@ -1,6 +1,6 @@
 """Freshchat's rate windows, read each way no document rules out: the emulator serves each reading, and a sync meets at most 2 429s.
 
-Section 7 of the API notes leaves open when a window opens (at the first request after the last one
+Freshchat does not document when a window opens (at the first request after the last one
 ended, or on the clock's multiples of its length) and how `X-RateLimit-Reset` rounds its end. The
 connector learns which holds from the sync's own answers; these tests hold it to the issue's bound of
 two 429s per sync, over several short windows, with every record read. Speed is `make benchmark`'s.

@@ -1,4 +1,4 @@
-"""Reports end to end under each reading of the Extract API that no document settles (section 7 of the API notes).
+"""Reports end to end under each reading of the Extract API that no document settles (README, report streams).
 
 The installed connector against the emulator playing one reading at a time, or two together: windows refused as too
 long, a daily quota, report times in the account's zone (found or not), long fields. Each test compares with the

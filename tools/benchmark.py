@@ -10,12 +10,12 @@ Every sync runs as Airbyte runs it: the emulator in one process (a small launche
 `FreshchatEmulator`, so faults such as --error-rate can be set and its request counters read back
 through a pipe), the `source-freshchat` console script in another, and this process only waits.
 For each scenario it prints records (checked id by id against the same deterministic `Dataset`
-built here), requests issued against the theoretical minimum of the API guide, 429s and 5xx
+built here), requests issued against the least a full sync can cost (README, Speed and rate limits), 429s and 5xx
 received, wall time, records per second, the connector's CPU time and peak RSS, and the speed-up
 of the default concurrency over concurrency 1. It also reports the requests of an incremental
 sync after a small change next to those of the full sync before it, and (with --soak or --full)
 a soak run with random server errors and a tight rate limit, where records lost must be 0. With
---readings (or --full) it syncs under each reading of Freshchat's rate windows the API notes leave
+--readings (or --full) it syncs under each reading of Freshchat's rate windows its documentation leaves
 open (windows opening at the first request or on the clock, the reset rounded up or down; whole or
 not; another client spending a fifth) and prints 429s, limit use and unused clock windows for each.
 
@@ -77,7 +77,7 @@ INCREMENTAL_USERS = 1000
 INCREMENTAL_UPDATED_USER_FRACTION = 0.01
 INCREMENTAL_NEW_MESSAGES = 5
 SOAK = dict(users=1000, error_rate=0.10, rate_limit=(150, 10.0), latency_ms=0.0)  # 15 requests a second
-# --readings: a full sync of several windows in each reading of Freshchat's windows (section 7 of the API notes), as
+# --readings: a full sync of several windows in each reading of Freshchat's windows (README, Speed and rate limits), as
 # (opens, rounding, spent by another client per window, window seconds less): whole-second windows, windows half a second
 # shorter, and another client spending a fifth of each. `--readings-rate-limit 1500/30 --readings-users 600` is issue 23's sync.
 READINGS = tuple((opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down"))
@@ -101,7 +101,7 @@ def listed_conversations(data: Dataset) -> List[str]:
 
 
 def minimum_requests(data: Dataset) -> Dict[str, int]:
-    """The API guide's cost model of a full sync, per route:
+    """The least a full sync can cost, per route (the formula in the README's Speed and rate limits):
     1 (account) + ceil(U/50) + U + C + sum(ceil(M_c/50)) + list pages, where a conversation without
     messages still costs one messages request, and conversation fields are one unpaged request.
     """
@@ -557,7 +557,7 @@ class Result:
     duplicates: int
     requests: int
     requests_by_route: Dict[str, int]
-    minimum: Optional[int]  # None for incremental runs: the guide's formula is for a full sync
+    minimum: Optional[int]  # None for incremental runs: the formula is for a full sync
     over_minimum: Dict[str, int]  # route -> requests above its minimum
     statuses: Dict[str, int]
     unanswered: int
@@ -627,7 +627,7 @@ def measure(
     sync = run_sync(workdir, emulator.config(scenario.workers), catalog, state, env=emulator.client_environment)
     counts = emulator.counts()
     requests = Counter(counts["requests"])
-    if changes is None:  # a full sync: every record, at the guide's minimum cost
+    if changes is None:  # a full sync: every record, at the least cost
         want = expected_ids(data)
         minimum_by_route = minimum_requests(data)
         minimum = sum(minimum_by_route.values())

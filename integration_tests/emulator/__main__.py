@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="date the data within the Extract API's 15 months and stamp changes with the real time (default)",
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
-    readings = parser.add_argument_group("readings of the Extract API that no document settles (section 7 of the API notes)")
+    readings = parser.add_argument_group("readings of the Extract API that no document settles (README: What Freshchat does not document)")
     readings.add_argument(
         "--report-max-window",
         action="append",

@@ -1,4 +1,4 @@
-"""The emulator's readings of what no document settles about the Extract API (section 7 of the API notes), over real HTTP.
+"""The emulator's readings of what no document settles about the Extract API (see the README's report streams section), over real HTTP.
 
 Each reading is a Behaviour option; the connector's tests run against each, so these tests pin what each one serves.
 """
