@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) -m integration_tests.demo $(ARGS)
+	$(PY) -m tools.demo $(ARGS)
 
 # Quick phases first, so a style slip or a broken unit test shows in the first minute; each phase prints its duration.
 test: lint unit image-test integration
@@ -32,26 +32,26 @@ image-test: setup
 	$(PHASE) image integration_tests/image/run.sh $(PY)
 
 integration: setup
-	$(PHASE) integration $(PY) -m pytest $(NOT_IMAGE) integration_tests $(ARGS)
+	$(PHASE) integration $(PY) -m pytest $(NOT_IMAGE) integration_tests tools $(ARGS)
 
-# Every test but the image's, with each core kept busy by a CPU hog that integration_tests/under_load.py starts and stops.
+# Every test but the image's, with each core kept busy by a CPU hog that tools/under_load.py starts and stops.
 test-under-load: setup
-	$(PY) -m integration_tests.under_load -- $(PY) -m pytest $(NOT_IMAGE) $(ARGS)
+	$(PY) -m tools.under_load -- $(PY) -m pytest $(NOT_IMAGE) $(ARGS)
 
 # What this account's API does, as a table and diagnose.json (see README): e.g. make diagnose ARGS="--config secrets/config.json"
 diagnose: setup
 	$(VENV)/bin/source-freshchat diagnose $(ARGS)
 
 benchmark: setup
-	$(PY) -m integration_tests.benchmark $(ARGS)
+	$(PY) -m tools.benchmark $(ARGS)
 
 benchmark-feed: setup
-	$(PY) -m integration_tests.feed_benchmark $(ARGS)
+	$(PY) -m tools.feed_benchmark $(ARGS)
 
 # One rolling-walk cycle of 20,000 users, syncs a simulated 2 hours apart: a few minutes of CPU.
 benchmark-scale: setup
-	$(PY) -m integration_tests.scale_benchmark $(ARGS)
+	$(PY) -m tools.scale_benchmark $(ARGS)
 
-# Slow (minutes per module), so not part of .ci/run: e.g. make mutation MODULES=source_freshchat/streams/parents.py ARGS="--jobs 2"
+# Slow (minutes per module), so not part of .ci/run: e.g. make mutation MODULES=source_freshchat/rate_limit.py ARGS="--jobs 2"
 mutation: setup
-	$(PY) -m integration_tests.mutation $(MODULES) $(ARGS)
+	$(PY) -m tools.mutation $(MODULES) $(ARGS)

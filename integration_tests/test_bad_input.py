@@ -26,8 +26,8 @@ import requests
 from source_freshchat import SourceFreshchat
 from source_freshchat.run import launch
 
-from .conftest import ConnectorRun, run_connector
 from .emulator import FreshchatEmulator
+from .harness import ConnectorRun, run_connector
 
 DELETE = object()  # an override that removes the field
 GENERIC_MESSAGE = "Something went wrong in the connector"

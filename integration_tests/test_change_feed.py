@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 
 FAN_OUT = ["users", "conversations", "messages"]
 LISTING = "GET /v2/users/{id}/conversations"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from .conftest import configured_catalog, reachable_records, run_connector
 from .emulator import FreshchatEmulator
+from .harness import configured_catalog, reachable_records, run_connector
 
 POOL_FULL = "Connection pool is full"
 

@@ -21,7 +21,7 @@ from integration_tests.emulator import Behaviour, FreshchatEmulator
 from source_freshchat.diagnose import main
 from source_freshchat.streams.report_events import EVENTS
 
-from .conftest import CONNECTOR
+from .harness import CONNECTOR
 
 FAST = ["--poll-seconds", "0.05", "--creation-interval", "0", "--rate-limit-wait", "0"]
 API_KEY = "diagnose-secret-key-7Hq2Zp9Xw4Lk8Vb3"

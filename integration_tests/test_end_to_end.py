@@ -6,8 +6,8 @@ import pytest
 from source_freshchat.config import DEFAULT_NUM_WORKERS
 from source_freshchat.streams.report_events import EVENTS
 
-from .conftest import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import CURSORS, STREAMS, by_key, configured_catalog, primary_key, reachable_records, run_connector
 
 
 def test_spec_describes_the_config(tmp_path):

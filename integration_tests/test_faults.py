@@ -40,9 +40,9 @@ from source_freshchat import SourceFreshchat
 from source_freshchat.config import DEFAULT_NUM_WORKERS
 from source_freshchat.errors import MAX_RETRIES
 
-from .conftest import CONNECTOR, by_key, primary_key, reachable_records
 from .emulator import FreshchatEmulator
 from .emulator import server as emulator_server
+from .harness import CONNECTOR, by_key, primary_key, reachable_records
 
 HUNG_READ_TIMEOUT = 3.0  # the hang cases' read timeout: loopback answers take milliseconds, a slower one costs a retry
 HANG_SECONDS = 10 * HUNG_READ_TIMEOUT  # long after the connector gave up; the emulator's threads are daemons, never waited for

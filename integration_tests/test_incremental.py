@@ -7,8 +7,8 @@ import pytest
 
 from source_freshchat.fanout import USERS_PER_CHECKPOINT
 
-from .conftest import CONNECTOR, CURSORS, by_key, configured_catalog, reachable_records, run_connector
 from .emulator import FreshchatEmulator
+from .harness import CONNECTOR, CURSORS, by_key, configured_catalog, reachable_records, run_connector
 
 FAN_OUT = ["conversations", "messages"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import STREAMS, configured_catalog, run_connector
 from .emulator import FreshchatEmulator
+from .harness import STREAMS, configured_catalog, run_connector
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "Dockerfile").read_text()

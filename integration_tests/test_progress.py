@@ -6,7 +6,7 @@ from collections import defaultdict
 from airbyte_cdk.models import AirbyteMessageSerializer, EstimateType, TraceType
 from airbyte_cdk.models import Type as MessageType
 
-from .conftest import configured_catalog, reachable_records, run_connector
+from .harness import configured_catalog, reachable_records, run_connector
 
 
 def estimates_by_stream(run):

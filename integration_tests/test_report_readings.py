@@ -1,4 +1,4 @@
-"""Reports end to end under each reading of the Extract API that no document settles (section 7 of the API notes).
+"""Reports end to end under each reading of the Extract API that no document settles (README, report streams).
 
 The installed connector against the emulator playing one reading at a time, or two together: windows refused as too
 long, a daily quota, report times in the account's zone (found or not), long fields. Each test compares with the
@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 from source_freshchat.config import format_timestamp
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 from .test_change_feed import LISTING, change_one_of_each_kind, feed_emulator, feed_only, first_sync
 
 NEW_YORK = "America/New_York"

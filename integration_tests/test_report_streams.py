@@ -9,8 +9,8 @@ from source_freshchat.config import format_timestamp
 from source_freshchat.extract import reach_floor
 from source_freshchat.streams.report_events import EVENTS
 
-from .conftest import configured_catalog, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, run_connector
 
 REPORT_STREAMS = {event.stream: event for event in EVENTS.values()}
 NUMBER_COLUMNS = {"value", "value_in_seconds"}

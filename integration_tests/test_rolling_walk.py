@@ -6,8 +6,8 @@ moment the state records into the past (`later`), so that a cycle of a day runs 
 
 from datetime import timedelta
 
-from .conftest import configured_catalog, later, run_connector
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import configured_catalog, later, run_connector
 from .test_incremental import read_until_checkpoint
 
 FAN_OUT = ["users", "conversations", "messages"]

@@ -11,8 +11,8 @@ import subprocess
 
 from source_freshchat.run import CANCELLED_MESSAGE
 
-from .conftest import CONNECTOR, configured_catalog
 from .emulator import Behaviour, FreshchatEmulator
+from .harness import CONNECTOR, configured_catalog
 
 
 def test_sigterm_stops_a_running_read_with_a_log_line_and_an_error_trace(tmp_path):

@@ -9,10 +9,11 @@ import json
 import signal
 import threading
 
-from .server import Behaviour, FreshchatEmulator
+from .behaviour import Behaviour
+from .server import FreshchatEmulator
 
 
-def _parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m integration_tests.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -34,7 +35,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
         help="date the data within the Extract API's 15 months and stamp changes with the real time (default)",
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
-    readings = parser.add_argument_group("readings of the Extract API that no document settles (section 7 of the API notes)")
+    readings = parser.add_argument_group("readings of the Extract API that no document settles (README: What Freshchat does not document)")
     readings.add_argument(
         "--report-max-window",
         action="append",
@@ -56,7 +57,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _window_limits(specs) -> dict:
+def window_limits(specs) -> dict:
     """`Chat-Transcript=24` and `720` (every event) as Behaviour.report_max_window_hours."""
     limits = {}
     for spec in specs:
@@ -66,12 +67,12 @@ def _window_limits(specs) -> dict:
 
 
 def main(argv=None) -> None:
-    args = _parse_args(argv)
+    args = parse_args(argv)
     behaviour = Behaviour(
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         rate_limit_window_seconds=args.rate_limit_window_seconds,
-        report_max_window_hours=_window_limits(args.report_max_window),
+        report_max_window_hours=window_limits(args.report_max_window),
         report_daily_quota=args.report_daily_quota,
         report_daily_quota_scope=args.report_daily_quota_scope,
         report_daily_quota_retry_after=not args.no_report_quota_retry_after,

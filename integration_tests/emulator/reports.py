@@ -27,17 +27,15 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Mapping, Optional
+from typing import Mapping, Optional
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from .behaviour import Behaviour
 from .data import MS_PER_HOUR, REPORT_EVENTS, Dataset, encode_json, iso_from_ms, ms_from_iso, now_ms, time_column
 from .responses import ApiError, Response, bad_request, too_many_requests
 
 DAILY_QUOTA_MESSAGE = "Daily limit of {limit} report requests reached{scope}; try again tomorrow"
-
-if TYPE_CHECKING:
-    from .server import Behaviour
 
 REQUIRED_FIELDS = ("start", "end", "event", "format")
 WINDOW_MONTHS = 15  # how far back a report may start

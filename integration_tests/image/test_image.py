@@ -18,8 +18,8 @@ import pytest
 
 from source_freshchat.run import CANCELLED_EXIT_CODE, CANCELLED_MESSAGE
 
-from ..conftest import CURSORS, STREAMS, ConnectorRun, by_key, reachable_records
 from ..emulator import Behaviour, FreshchatEmulator
+from ..harness import CURSORS, STREAMS, ConnectorRun, by_key, reachable_records
 
 pytestmark = pytest.mark.image_tests
 

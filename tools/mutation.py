@@ -11,7 +11,7 @@ each with the reason it changes nothing, are left out of the score, never hidden
 The tests run against a copy of the working tree (PYTHONPATH points at it, so the `source-freshchat`
 processes the integration tests start import the mutated copy too): the worktree itself is never edited.
 
-    python -m integration_tests.mutation [MODULE ...] [--jobs N]
+    python -m tools.mutation [MODULE ...] [--jobs N]
 """
 
 import argparse
@@ -43,8 +43,12 @@ END_TO_END = [
     "integration_tests/test_bad_input.py",
 ]
 WALK = ["integration_tests/test_incremental.py", "integration_tests/test_end_to_end.py"]
+REPORTS = ["integration_tests/test_report_streams.py", "integration_tests/test_report_readings.py"]
+EXTRACT = ["integration_tests/test_change_feed.py", *REPORTS]
+DISCOVERY = ["integration_tests/test_change_feed.py", "integration_tests/test_rolling_walk.py", "integration_tests/test_report_readings.py"]
 MODULE_TESTS: Dict[str, List[str]] = {
-    **{f"source_freshchat/streams/{name}.py": WALK for name in ("parents", "fanout", "users", "conversations", "messages")},
+    **{f"source_freshchat/{name}.py": WALK for name in ("fanout", "concurrency", "discovery/walk")},
+    **{f"source_freshchat/streams/{name}.py": WALK for name in ("users", "conversations", "messages")},
     **{
         f"source_freshchat/streams/{name}.py": ["integration_tests/test_end_to_end.py"]
         for name in ("account", "directory", "conversation_properties", "outbound_messages")
@@ -56,6 +60,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
         "integration_tests/test_sigterm.py",
     ],
     "source_freshchat/source.py": ["integration_tests/test_bad_input.py", "integration_tests/test_end_to_end.py"],
+    "source_freshchat/sync.py": END_TO_END,
     "source_freshchat/errors.py": ["integration_tests/test_faults.py"],
     "source_freshchat/rate_limit.py": [
         "integration_tests/test_faults.py",
@@ -64,23 +69,16 @@ MODULE_TESTS: Dict[str, List[str]] = {
     ],
     "source_freshchat/base.py": ["integration_tests/test_faults.py", "integration_tests/test_end_to_end.py"],
     "source_freshchat/state.py": ["integration_tests/test_incremental.py", "integration_tests/test_bad_input.py"],
-    "source_freshchat/extract.py": [
-        "integration_tests/test_change_feed.py",
-        "integration_tests/test_report_streams.py",
-        "integration_tests/test_report_readings.py",
-    ],
-    "source_freshchat/streams/discovery.py": [
-        "integration_tests/test_change_feed.py",
-        "integration_tests/test_rolling_walk.py",
-        "integration_tests/test_report_readings.py",
-    ],
-    "source_freshchat/streams/rolling.py": ["integration_tests/test_rolling_walk.py"],
-    "source_freshchat/streams/reports.py": ["integration_tests/test_report_streams.py", "integration_tests/test_report_readings.py"],
+    **{f"source_freshchat/extract/{name}.py": EXTRACT for name in ("jobs", "download", "payload", "times")},
+    **{f"source_freshchat/discovery/{name}.py": DISCOVERY for name in ("change_feed", "plan")},
+    "source_freshchat/discovery/rolling.py": ["integration_tests/test_rolling_walk.py"],
+    "source_freshchat/streams/reports.py": REPORTS,
+    "source_freshchat/streams/report_events.py": EXTRACT,  # the change feed reads its events' time columns too
     **{f"source_freshchat/diagnose/{name}.py": ["integration_tests/test_diagnose.py"] for name in ("common", "output", "reports", "rest")},
     "source_freshchat/progress.py": ["integration_tests/test_progress.py"],
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not image_tests"]
-LOCAL_PACKAGES = {PACKAGE, "unit_tests", "integration_tests"}
+LOCAL_PACKAGES = {PACKAGE, "unit_tests", "integration_tests", "tools"}
 PRELOADED = [
     "pytest",
     "requests_mock",
@@ -112,7 +110,7 @@ NOT_MUTATED_FIELDS = {"annotation", "returns", "type_comment", "decorator_list"}
 
 @dataclass(frozen=True)
 class Mutant:
-    module: str  # path relative to the repo, e.g. source_freshchat/streams/parents.py
+    module: str  # path relative to the repo, e.g. source_freshchat/rate_limit.py
     scope: str  # qualified name of the enclosing function or class, or <module>
     description: str  # e.g. "compare `a < b` -> `a >= b`"
     line: int
@@ -291,14 +289,32 @@ def read_equivalents(path: Path = EQUIVALENTS_FILE) -> Dict[str, str]:
     return equivalents
 
 
+def own_unit_tests(module: str) -> List[str]:
+    """The unit tests named after `module`: unit_tests/ mirrors the package, with the flat layout's names as the fallback.
+
+    source_freshchat/<sub>/<stem>.py is tested in unit_tests/<sub>/test_<stem>.py, source_freshchat/<stem>.py in
+    unit_tests/test_<stem>.py, and a package's __init__.py in unit_tests/<sub>/. Without that, the files that exist of
+    unit_tests/test_<stem>.py and unit_tests/test_<sub>.py (a package tested in one file, such as diagnose/).
+    """
+    path = Path(module)
+    if path.parts[:1] != (PACKAGE,):
+        return []
+    inside = path.relative_to(PACKAGE).parent
+    flat = [f"unit_tests/test_{inside.name}.py"] if inside.parts else []
+    if path.stem == "__init__":
+        candidates = [f"unit_tests/{inside.as_posix()}", *flat] if inside.parts else []
+    else:
+        candidates = [(Path("unit_tests") / inside / f"test_{path.stem}.py").as_posix(), f"unit_tests/test_{path.stem}.py", *flat]
+    found = [candidate for candidate in dict.fromkeys(candidates) if (ROOT / candidate).exists()]
+    return found[:1] if found[:1] == candidates[:1] else found
+
+
 def tests_for(module: str, unit_only: bool = False) -> List[List[str]]:
     """The test runs a mutant of `module` must survive: unit tests first (cheap), then its integration files.
 
     The unit tests named after the module run first, so most mutants fail in a second; pytest collects each test once.
     """
-    path = Path(module)
-    own = [f"unit_tests/test_{name}.py" for name in (path.stem, path.parent.name) if (ROOT / f"unit_tests/test_{name}.py").is_file()]
-    unit = [*own, *UNIT_TESTS]
+    unit = [*own_unit_tests(module), *UNIT_TESTS]
     return [unit] if unit_only else [unit, MODULE_TESTS.get(module, END_TO_END)]
 
 
@@ -489,7 +505,7 @@ def report(results: List[ModuleResult], only: Optional[str] = None) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", help="modules to mutate, e.g. source_freshchat/streams/parents.py (default: all)")
+    parser.add_argument("modules", nargs="*", help="modules to mutate, e.g. source_freshchat/rate_limit.py (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy of the tree")
     parser.add_argument("--list", action="store_true", help="only list the mutants, with their ids")
     parser.add_argument("--unit-only", action="store_true", help="triage: run the unit tests alone (scores are then lower bounds)")

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from integration_tests import demo
 from integration_tests.emulator import Dataset, FreshchatEmulator, recent_start_ms
 from integration_tests.emulator.data import STREAM_NAMES, ms_from_iso
 from source_freshchat.config import format_timestamp
 from source_freshchat.extract import reach_floor
 from source_freshchat.streams.report_events import EVENTS
+from tools import demo
 
 # Small enough to keep the file fast, big enough for a second page of users and duplicate listings.
 SIZE = {"seed": 11, "users": 12, "conversations_per_user": 2, "messages_per_conversation": 3}

@@ -15,7 +15,7 @@ LIST_SIBLINGS = "import os; p = os.getppid(); print(open(f'/proc/{p}/task/{p}/ch
 
 
 def driver(*args: str) -> List[str]:
-    return [sys.executable, "-m", "integration_tests.under_load", "--hogs", "2", *args]
+    return [sys.executable, "-m", "tools.under_load", "--hogs", "2", *args]
 
 
 def running(pid: int) -> bool:

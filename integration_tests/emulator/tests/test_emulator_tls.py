@@ -5,7 +5,7 @@ import os
 import pytest
 import requests
 
-from .emulator import FreshchatEmulator
+from integration_tests.emulator import FreshchatEmulator
 
 
 def get(emulator: FreshchatEmulator, session: requests.Session) -> int:

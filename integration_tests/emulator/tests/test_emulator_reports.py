@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from integration_tests.emulator import REPORT_EVENTS, Behaviour, Dataset, FreshchatEmulator, recent_start_ms
-from integration_tests.emulator.__main__ import _parse_args
+from integration_tests.emulator.__main__ import parse_args
 from integration_tests.emulator.data import MS_PER_DAY, MS_PER_HOUR, STREAM_NAMES, encode_json, iso_from_ms, ms_from_iso, now_ms
 from integration_tests.emulator.reports import months_before
 
@@ -667,4 +667,4 @@ def test_the_default_clock_is_logical_and_the_data_starts_in_2024():
 def test_recent_emulator_and_cli_switches():
     with FreshchatEmulator(users=2, recent=True) as emulator:
         assert emulator.data.account["created_time"] == iso_from_ms(recent_start_ms())
-    assert _parse_args([]).recent is True and _parse_args(["--no-recent"]).recent is False
+    assert parse_args([]).recent is True and parse_args(["--no-recent"]).recent is False

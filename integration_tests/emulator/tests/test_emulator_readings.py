@@ -1,4 +1,4 @@
-"""The emulator's readings of what no document settles about the Extract API (section 7 of the API notes), over real HTTP.
+"""The emulator's readings of what no document settles about the Extract API (see the README's report streams section), over real HTTP.
 
 Each reading is a Behaviour option; the connector's tests run against each, so these tests pin what each one serves.
 """
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from integration_tests.emulator import Behaviour
-from integration_tests.emulator.__main__ import _parse_args, _window_limits
+from integration_tests.emulator.__main__ import parse_args, window_limits
 from integration_tests.emulator.data import ms_from_iso
 
 from . import test_emulator_reports
@@ -134,11 +134,11 @@ def test_unknown_readings_are_refused_when_the_behaviour_is_made():
 
 
 def test_the_command_line_sets_every_reading():
-    args = _parse_args(
+    args = parse_args(
         ["--report-max-window", "Chat-Transcript=24", "--report-max-window", "720", "--report-daily-quota", "120"]
         + ["--report-time-zone", NEW_YORK, "--no-report-interval", "--report-time-format", "space", "--long-message-chars", "10"]
     )
-    assert _window_limits(args.report_max_window) == {"Chat-Transcript": 24.0, "*": 720.0}
+    assert window_limits(args.report_max_window) == {"Chat-Transcript": 24.0, "*": 720.0}
     assert (args.report_daily_quota, args.report_time_zone, args.report_time_format) == (120, NEW_YORK, "space")
     assert args.no_report_interval
     assert args.long_message_chars == 10 and args.report_daily_quota_scope == "event" and not args.no_account_time_zone

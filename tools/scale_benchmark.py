@@ -1,7 +1,7 @@
 """Benchmark: one cycle of the rolling walk on a large emulated account; is every sync after the first bounded?
 
-    python -m integration_tests.scale_benchmark                    # 20,000 users, a 1-day cycle, syncs 2 hours apart
-    python -m integration_tests.scale_benchmark --users 5000 --sync-hours 4
+    python -m tools.scale_benchmark  # 20,000 users, a 1-day cycle, syncs 2 hours apart
+    python -m tools.scale_benchmark --users 5000 --sync-hours 4
     make benchmark-scale ARGS="--users 5000"
 
 A first sync of users, conversations and messages walks every user: what each `full_walk_interval_days` cost before the
@@ -31,11 +31,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
 
+from integration_tests.emulator import Behaviour, FreshchatEmulator
+from integration_tests.harness import configured_catalog, later
 from source_freshchat.config import DEFAULT_FULL_WALK_INTERVAL_DAYS
 
 from .benchmark import run_sync
-from .conftest import configured_catalog, later
-from .emulator import Behaviour, FreshchatEmulator
 
 STREAMS = ["users", "conversations", "messages"]
 KINDS = (
@@ -174,7 +174,7 @@ def table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m integration_tests.scale_benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.scale_benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000, help="users in the account (one conversation each)")
     parser.add_argument("--interval-days", type=int, default=1, help="full_walk_interval_days: the length of a cycle")
     parser.add_argument("--sync-hours", type=float, default=2.0, help="simulated time between syncs")

@@ -13,9 +13,9 @@ import urllib.request
 
 import pytest
 
-from . import benchmark
-from .benchmark import EmulatorProcess, Scenario, compare, expected_ids, minimum_requests, pages
-from .emulator import Dataset
+from integration_tests.emulator import Dataset
+from tools import benchmark
+from tools.benchmark import EmulatorProcess, Scenario, compare, expected_ids, minimum_requests, pages
 
 
 def test_pages_counts_an_empty_list_as_one_request():
@@ -213,3 +213,19 @@ def test_rate_in_full_windows_counts_the_time_between_windows_against_the_client
 def test_import_times_name_the_modules_the_entry_point_loads():
     names = [name for name, _ in benchmark.import_times()]
     assert {"source_freshchat.run", "airbyte_cdk", "requests"} <= set(names)
+
+
+# The four readings of Freshchat's rate windows, as integration_tests/test_rate_readings.py plays them.
+READINGS = [(opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down")]
+
+
+def test_the_benchmark_counts_the_clock_windows_a_sync_left_unused():
+    assert benchmark.unused_clock_windows([0.1, 0.5, 2.2, 3.9], 1.0) == 1  # 0, 2 and 3 took requests; 1 none
+    assert benchmark.unused_clock_windows([], 1.0) == 0
+
+
+def test_the_benchmark_syncs_each_reading_with_whole_windows_shorter_ones_and_another_client():
+    scenarios = benchmark.reading_scenarios(300, 20.0, (500, 5.0))
+    assert len(scenarios) == 12 and {(s.reading.opens, s.reading.rounding) for s in scenarios} == set(READINGS)
+    assert {(s.rate_limit, s.reading.spent_by_others) for s in scenarios} == {((500, 5.0), 0), ((500, 4.5), 0), ((500, 5.0), 100)}
+    assert benchmark.parse_args(["--only", "readings"]).only == "readings"

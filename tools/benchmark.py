@@ -1,21 +1,21 @@
 """Benchmark: full syncs of the installed connector against the bundled emulator, side by side.
 
-    python -m integration_tests.benchmark                       # --quick: about 2-4 minutes on 2 cores
-    python -m integration_tests.benchmark --full                # 100, 1,000, 5,000 users x 0/50 ms x rate limit, soak
-    python -m integration_tests.benchmark --sizes 1000 --latencies 50 --workers default,1 --rate-limits none
-    python -m integration_tests.benchmark --only readings       # pace and 429s in each reading of Freshchat's rate windows
+    python -m tools.benchmark                  # --quick: about 2-4 minutes on 2 cores
+    python -m tools.benchmark --full           # 100, 1,000, 5,000 users x 0/50 ms x rate limit, soak
+    python -m tools.benchmark --sizes 1000 --latencies 50 --workers default,1 --rate-limits none
+    python -m tools.benchmark --only readings  # pace and 429s in each reading of Freshchat's rate windows
     make benchmark ARGS="--full"
 
 Every sync runs as Airbyte runs it: the emulator in one process (a small launcher of ours around
 `FreshchatEmulator`, so faults such as --error-rate can be set and its request counters read back
 through a pipe), the `source-freshchat` console script in another, and this process only waits.
 For each scenario it prints records (checked id by id against the same deterministic `Dataset`
-built here), requests issued against the theoretical minimum of the API guide, 429s and 5xx
+built here), requests issued against the least a full sync can cost (README, Speed and rate limits), 429s and 5xx
 received, wall time, records per second, the connector's CPU time and peak RSS, and the speed-up
 of the default concurrency over concurrency 1. It also reports the requests of an incremental
 sync after a small change next to those of the full sync before it, and (with --soak or --full)
 a soak run with random server errors and a tight rate limit, where records lost must be 0. With
---readings (or --full) it syncs under each reading of Freshchat's rate windows the API notes leave
+--readings (or --full) it syncs under each reading of Freshchat's rate windows its documentation leaves
 open (windows opening at the first request or on the clock, the reset rounded up or down; whole or
 not; another client spending a fifth) and prints 429s, limit use and unused clock windows for each.
 
@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
+from integration_tests.emulator import Dataset
+from integration_tests.harness import CONNECTOR, STREAMS, configured_catalog, primary_key
 from source_freshchat.config import DEFAULT_NUM_WORKERS
-
-from .conftest import CONNECTOR, STREAMS, configured_catalog, primary_key
-from .emulator import Dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "benchmark-key"
@@ -78,7 +77,7 @@ INCREMENTAL_USERS = 1000
 INCREMENTAL_UPDATED_USER_FRACTION = 0.01
 INCREMENTAL_NEW_MESSAGES = 5
 SOAK = dict(users=1000, error_rate=0.10, rate_limit=(150, 10.0), latency_ms=0.0)  # 15 requests a second
-# --readings: a full sync of several windows in each reading of Freshchat's windows (section 7 of the API notes), as
+# --readings: a full sync of several windows in each reading of Freshchat's windows (README, Speed and rate limits), as
 # (opens, rounding, spent by another client per window, window seconds less): whole-second windows, windows half a second
 # shorter, and another client spending a fifth of each. `--readings-rate-limit 1500/30 --readings-users 600` is issue 23's sync.
 READINGS = tuple((opens, rounding) for opens in ("first_request", "clock") for rounding in ("up", "down"))
@@ -102,7 +101,7 @@ def listed_conversations(data: Dataset) -> List[str]:
 
 
 def minimum_requests(data: Dataset) -> Dict[str, int]:
-    """The API guide's cost model of a full sync, per route:
+    """The least a full sync can cost, per route (the formula in the README's Speed and rate limits):
     1 (account) + ceil(U/50) + U + C + sum(ceil(M_c/50)) + list pages, where a conversation without
     messages still costs one messages request, and conversation fields are one unpaged request.
     """
@@ -153,7 +152,7 @@ def serve_emulator(argv: Optional[Sequence[str]] = None) -> None:
     bare client to fetch again), `mutate <json>` (a small change for the incremental scenario;
     answers the ids it touched).
     """
-    from .emulator import Behaviour, FreshchatEmulator
+    from integration_tests.emulator import Behaviour, FreshchatEmulator
 
     spec = json.loads((argv or sys.argv)[1])
     behaviour = Behaviour(**spec.pop("behaviour"))
@@ -248,7 +247,7 @@ def bare_client_cpu_ms(emulator: "EmulatorProcess", workdir: Path) -> float:
     """CPU milliseconds per request of a bare requests.Session fetching the pages the last sync fetched, from the same emulator."""
     paths_file = workdir / "paths.json"
     paths_file.write_text(json.dumps(emulator.paths()))
-    launch = "from integration_tests.benchmark import bare_client; bare_client()"
+    launch = "from tools.benchmark import bare_client; bare_client()"
     completed = subprocess.run(
         [sys.executable, "-c", launch, emulator.url, str(paths_file), emulator.ca_bundle or ""],
         cwd=REPO_ROOT,
@@ -293,7 +292,7 @@ class EmulatorProcess:
             "behaviour": behaviour,
             "tls": tls,
         }
-        launch = "from integration_tests.benchmark import serve_emulator; serve_emulator()"
+        launch = "from tools.benchmark import serve_emulator; serve_emulator()"
         self._process = subprocess.Popen(
             [sys.executable, "-c", launch, json.dumps(spec)],
             cwd=REPO_ROOT,
@@ -558,7 +557,7 @@ class Result:
     duplicates: int
     requests: int
     requests_by_route: Dict[str, int]
-    minimum: Optional[int]  # None for incremental runs: the guide's formula is for a full sync
+    minimum: Optional[int]  # None for incremental runs: the formula is for a full sync
     over_minimum: Dict[str, int]  # route -> requests above its minimum
     statuses: Dict[str, int]
     unanswered: int
@@ -628,7 +627,7 @@ def measure(
     sync = run_sync(workdir, emulator.config(scenario.workers), catalog, state, env=emulator.client_environment)
     counts = emulator.counts()
     requests = Counter(counts["requests"])
-    if changes is None:  # a full sync: every record, at the guide's minimum cost
+    if changes is None:  # a full sync: every record, at the least cost
         want = expected_ids(data)
         minimum_by_route = minimum_requests(data)
         minimum = sum(minimum_by_route.values())
@@ -1034,7 +1033,7 @@ def measure_startup(workdir: Path, tries: int = 3) -> Startup:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m integration_tests.benchmark",
+        prog="python -m tools.benchmark",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],

@@ -1,6 +1,6 @@
 """Runs a command while every core is kept busy (`make test-under-load`): the suite must pass on a loaded machine too.
 
-    python -m integration_tests.under_load [--hogs N] [--max-seconds S] -- COMMAND [ARG ...]
+    python -m tools.under_load [--hogs N] [--max-seconds S] -- COMMAND [ARG ...]
 
 One CPU hog per core (a process spinning in pure Python) starts before the command and stops when it
 ends; the exit status is the command's. A hog also stops by itself once this driver is gone (killed,

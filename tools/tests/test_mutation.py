@@ -3,7 +3,8 @@
 import textwrap
 from typing import Dict
 
-from .mutation import mutants_of
+from tools import mutation
+from tools.mutation import END_TO_END, MODULE_TESTS, ROOT, mutants_of, own_unit_tests
 
 
 def mutated(snippet: str, kind: str) -> Dict[str, str]:
@@ -70,3 +71,22 @@ def test_every_mutant_of_the_new_operators_compiles():
     assert len(mutants) == 2 + 2 + 4
     for source in mutants.values():
         compile(source, "snippet.py", "exec")
+
+
+def test_a_modules_own_unit_tests_mirror_the_package_or_else_keep_the_flat_names(tmp_path, monkeypatch):
+    for name in ("extract/test_jobs.py", "extract/__init__.py", "test_extract.py", "test_config.py", "test_parents.py", "test_streams.py"):
+        (tmp_path / "unit_tests" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "unit_tests" / name).touch()
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    assert own_unit_tests("source_freshchat/extract/jobs.py") == ["unit_tests/extract/test_jobs.py"]
+    assert own_unit_tests("source_freshchat/extract/download.py") == ["unit_tests/test_extract.py"]
+    assert own_unit_tests("source_freshchat/extract/__init__.py") == ["unit_tests/extract"]
+    assert own_unit_tests("source_freshchat/config.py") == ["unit_tests/test_config.py"]
+    assert own_unit_tests("source_freshchat/streams/parents.py") == ["unit_tests/test_parents.py", "unit_tests/test_streams.py"]
+    assert own_unit_tests("source_freshchat/streams/users.py") == ["unit_tests/test_streams.py"]
+    assert own_unit_tests("source_freshchat/__init__.py") == [] and own_unit_tests("source_freshchat/sync.py") == []
+
+
+def test_every_integration_file_the_check_runs_exists():
+    named = {path for paths in (*MODULE_TESTS.values(), END_TO_END) for path in paths}
+    assert sorted(path for path in named if not (ROOT / path).is_file()) == []

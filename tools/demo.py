@@ -1,8 +1,8 @@
 """One command from Freshchat to a DuckDB file you can query.
 
-    python -m integration_tests.demo                                 # the bundled emulator, default size
-    python -m integration_tests.demo --users 2000 --seed 3           # a bigger emulated account
-    python -m integration_tests.demo --config secrets/config.json    # a real account
+    python -m tools.demo                               # the bundled emulator, default size
+    python -m tools.demo --users 2000 --seed 3         # a bigger emulated account
+    python -m tools.demo --config secrets/config.json  # a real account
 
 Runs the `source-freshchat` console script as Airbyte would (discover, then read every stream),
 loads each stream into its own DuckDB table and prints records, seconds and requests per stream.
@@ -403,7 +403,7 @@ def display_path(path: Path) -> str:
 
 # -- entry point -----------------------------------------------------------------------------
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m integration_tests.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--config",
         type=Path,

@@ -1,7 +1,7 @@
 """Benchmark: an incremental sync by the walk and by the change feed, side by side, after about 1% changed.
 
-    python -m integration_tests.feed_benchmark                          # 1,000 and 10,000 users
-    python -m integration_tests.feed_benchmark --sizes 1000 --rate-limit 500/5
+    python -m tools.feed_benchmark  # 1,000 and 10,000 users
+    python -m tools.feed_benchmark --sizes 1000 --rate-limit 500/5
     make benchmark-feed ARGS="--sizes 1000"
 
 For each account size: a first (walking) sync of users, conversations and messages; then about 1% of the
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .conftest import configured_catalog, run_connector
-from .emulator import Behaviour, FreshchatEmulator
+from integration_tests.emulator import Behaviour, FreshchatEmulator
+from integration_tests.harness import configured_catalog, run_connector
 
 STREAMS = ["users", "conversations", "messages"]
 KINDS = (
@@ -124,7 +124,7 @@ def table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m integration_tests.feed_benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.feed_benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="users per account, e.g. 1000,10000")
     parser.add_argument("--rate-limit", default="500/5", help="`none` or REQUESTS/WINDOW_SECONDS for the incremental syncs")
     return parser.parse_args(argv)
