@@ -217,6 +217,9 @@ class _MutantFinder:
         elif isinstance(node, ast.Call):
             self.mutate_call(node)
         for test in _conditions_of(node):
+            # `if TYPE_CHECKING:` guards imports for annotations: run, they change nothing a test can see, or fail every test.
+            if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+                continue
             if not isinstance(test, (ast.Compare, ast.BoolOp)):  # those are flipped above
                 self.replace_expression(test, "negate", ast.UnaryOp(ast.Not(), test))
 

@@ -17,6 +17,16 @@ def mutated(snippet: str, kind: str) -> Dict[str, str]:
     }
 
 
+def test_a_type_checking_guard_is_not_negated_but_other_names_are():
+    snippet = """
+        if TYPE_CHECKING:
+            from x import Y
+        if DEBUG:
+            print(1)
+    """
+    assert list(mutated(snippet, "negate")) == ["negate `DEBUG` -> `not DEBUG`"]
+
+
 def test_min_and_max_swap_and_so_do_any_and_all():
     snippet = """
         def f(xs):
