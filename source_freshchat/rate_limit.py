@@ -263,6 +263,9 @@ class FreshchatWindows:
             elif remaining == window.least_remaining:
                 window.least_calls = min(window.least_calls, calls)
             window.calls = min(calls, window.least_calls)
+            # The window's first call: where windows open at a request, this one opened it, after `first_sent` and before every
+            # answer in the window, whichever of the first requests was answered first.
+            window.seen_opening = window.seen_opening or remaining + 1 == self.limit
             self._keep(lambda reading: reading.end(window, self._slack)[1] > sent)  # it had not ended when this request went
             current = self._current
             if window is not current and (current is None or reset > current.reset or sent >= self.ends()[1]):

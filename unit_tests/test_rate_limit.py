@@ -167,6 +167,15 @@ def test_a_probe_answered_in_the_same_window_rules_out_an_earlier_end_and_the_ne
     assert windows.reserve(RESET + 0.05).wait == pytest.approx(0.95)  # none left: until the window has certainly ended
 
 
+def test_the_window_a_request_opened_teaches_its_length_whichever_answer_came_back_first():
+    windows = FreshchatWindows()
+    first, second = windows.reserve(OPENED).number, windows.reserve(OPENED).number
+    windows.observe(OPENED, OPENED + ROUND_TRIP, 200, LIMIT, LIMIT - 2, RESET, number=second)  # arrived second, came back first
+    windows.observe(OPENED, OPENED + 0.03, 200, LIMIT, LIMIT - 1, RESET, number=first)  # the window's first call: it opened it
+    windows.observe(105.33, 105.35, 200, LIMIT, LIMIT - 1, RESET + 5, number=windows.reserve(105.33).number)  # the next window
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.68-5.05s long"
+
+
 def test_requests_that_may_overtake_one_another_are_not_counted_in_an_answer():
     windows = learned_window()
     numbers = [windows.reserve(OPENED + 0.01).number for _ in range(10)]  # 2 to 11, all in flight
