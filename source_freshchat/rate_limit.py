@@ -28,6 +28,7 @@ PACING_CLOCK: Any = time
 CLOCK_ALLOWANCE_SECONDS = 0.25  # more slack around every window's end each time the answers fit no reading
 ANSWER_WAIT_SECONDS = 0.05  # the longest a request waits for an answer that may let it go before it asks again
 LOST_AFTER_SECONDS = 5.0  # a request unanswered this long is taken as lost: it counts against no window, and another may probe
+LATER_PROBES_SHARE = 0.5  # until the rounding is known, the share of a window's probes kept again for the second after its reset
 PROBE_RESOLUTION_SECONDS = 0.05  # a window's end known this closely is not worth another probe
 KEPT_WINDOWS = 3  # the current window and the latest before it, for late answers
 PACING_LOG_SECONDS = 1.0
@@ -153,7 +154,9 @@ class FreshchatWindows:
     of that time after its earliest end): a probe that comes too early costs a call and no 429, and
     each answer rules readings out or narrows the window's length. The others wait for the probe's
     answer, or at the latest until every live reading has the window ended; the window after it is
-    taken to allow as much as this one did until an answer from it says otherwise. Should every
+    taken to allow as much as this one did until an answer from it says otherwise. While either rounding
+    may hold and the sync has seen no window end, a window keeps half as many probes again for the
+    second after its reset, so that a reset rounded down does not wait that second out. Should every
     reading be contradicted (a clock behind ours, another client opening windows), all four start
     again with a quarter second more slack around each end.
     """
@@ -171,6 +174,7 @@ class FreshchatWindows:
         self._unanswered: Dict[int, float] = {}  # number -> when it went, for requests not answered yet
         self._probe: Optional[Tuple[int, float]] = None  # (number, sent) of the request testing the earliest end
         self._described = ""
+        self._ends_seen = 0  # windows seen ending since the readings last started
 
     @staticmethod
     def margin(limit: int) -> int:
@@ -210,7 +214,7 @@ class FreshchatWindows:
                 return Turn(0.0)
             return Turn(ANSWER_WAIT_SECONDS, on_answer=True)
         spare = window.calls - self._booked if self._unanswered else window.least_remaining
-        if spare > self.margin(self.limit or window.most_remaining + 1) + 1:  # and one more, for a probe that may come too early
+        if spare > sum(self._kept_for_probes(window)):
             return Turn(0.0)
         if self._probe and now - self._probe[1] > LOST_AFTER_SECONDS:
             self._probe = None  # unanswered (its request failed): the next one probes
@@ -222,11 +226,21 @@ class FreshchatWindows:
             return Turn(probe_at - now)
         return Turn(certain - now, on_answer=self._probe is not None)
 
+    def _kept_for_probes(self, window: _Window) -> Tuple[int, int]:
+        """The calls a window keeps back for probes: for the end they test first, and for the second after the reset."""
+        first = self.margin(self.limit or window.most_remaining + 1) + 1  # and one more, for a probe that may come too early
+        if self._ends_seen or len({reading.rounding for reading in self._readings}) < 2:
+            return first, 0
+        # Either rounding may hold, and the probes test the second before the reset first: had they spent every call there, a
+        # reset rounded down would wait out the second after it. A single probe there would go at its end: no sooner than waiting.
+        return first, max(2, math.ceil(first * LATER_PROBES_SHARE))
+
     def _probe_time(self, spare: int) -> float:
         """When to test whether the current window has ended: between the earliest and the latest end of the live reading that
-        has it end first, as early as the calls to spare allow (each probe that comes too early costs one, and no 429)."""
+        has it end first, as early as the calls to spare for it allow (each probe that comes too early costs one, and no 429)."""
         low, high = min((reading.end(self._current, self._slack) for reading in self._readings), key=lambda end: end[1])
-        return low + (high - low) / spare if high - low > PROBE_RESOLUTION_SECONDS else high
+        share = max(1, spare - self._kept_for_probes(self._current)[1])
+        return low + (high - low) / share if high - low > PROBE_RESOLUTION_SECONDS else high
 
     def observe(
         self,
@@ -263,6 +277,9 @@ class FreshchatWindows:
             elif remaining == window.least_remaining:
                 window.least_calls = min(window.least_calls, calls)
             window.calls = min(calls, window.least_calls)
+            # The window's first call: where windows open at a request, this one opened it, after `first_sent` and before every
+            # answer in the window, whichever of the first requests was answered first.
+            window.seen_opening = window.seen_opening or remaining + 1 == self.limit
             self._keep(lambda reading: reading.end(window, self._slack)[1] > sent)  # it had not ended when this request went
             current = self._current
             if window is not current and (current is None or reset > current.reset or sent >= self.ends()[1]):
@@ -278,6 +295,7 @@ class FreshchatWindows:
         """`window` follows the current one, which therefore ended by `answered`."""
         previous = self._current
         if previous is not None:
+            self._ends_seen += 1
             self._keep(lambda reading: reading.end(previous, self._slack)[0] <= answered)
             window.seen_opening = True
             if previous.seen_opening:
@@ -294,6 +312,7 @@ class FreshchatWindows:
         self._readings = [reading for reading in self._readings if holds(reading)]
         if not self._readings:
             self._slack += CLOCK_ALLOWANCE_SECONDS
+            self._ends_seen = 0
             self._readings = [_Reading(*reading) for reading in READINGS]
             for window in self._windows.values():
                 window.seen_opening = False

@@ -108,6 +108,9 @@ def test_requests_per_minute_caps_the_rate():
 LIMIT, OPENED, ROUND_TRIP = 100, 100.3, 0.02
 RESET = 106  # ceil(100.32 + 5): Freshchat's reset, rounded up to the whole second
 FREE = LIMIT - FreshchatWindows.margin(LIMIT) - 1  # calls that go at once; the last ones are kept for reordering and probes
+# Until a window has been seen ending, either rounding may hold: a window also keeps probes for the second after its reset.
+KEPT_FOR_LATER = 2
+FIRST_FREE = FREE - KEPT_FOR_LATER
 
 
 def learned_window() -> FreshchatWindows:
@@ -123,13 +126,21 @@ def test_until_the_answers_show_a_reading_the_reset_is_uncertain_by_a_second_eit
     assert len(windows.readings) == 4
 
 
+def spend(windows: FreshchatWindows, count: int, at: float) -> None:
+    """`count` requests that go at once at `at`, each answered in the window `learned_window` opened before the next goes."""
+    for _ in range(count):
+        turn = windows.reserve(at)
+        assert turn.wait == 0
+        windows.observe(at, at + ROUND_TRIP, 200, LIMIT, LIMIT - turn.number, RESET, number=turn.number)
+
+
 def test_a_window_is_used_to_its_end_and_then_tested_by_one_probe():
     windows = learned_window()
-    assert all(windows.reserve(OPENED + 0.01).wait == 0 for _ in range(FREE - 1))
+    assert all(windows.reserve(OPENED + 0.01).wait == 0 for _ in range(FIRST_FREE - 1))
     wait = windows.reserve(OPENED + 0.01)
     assert wait.wait == pytest.approx(RESET - 0.5 - OPENED - 0.01)  # half-way between the earliest and the latest end rounding up allows
     probe = windows.reserve(RESET - 0.5)
-    assert probe.wait == 0 and probe.number == FREE + 1
+    assert probe.wait == 0 and probe.number == FIRST_FREE + 1
     others = windows.reserve(RESET - 0.5)
     assert others.on_answer and others.wait == pytest.approx(1.5)  # for the probe's answer, or until the window has ended anyway
 
@@ -151,28 +162,56 @@ def test_a_probe_answered_in_the_next_window_lets_every_request_go_and_rules_out
 
 def test_a_probe_answered_in_the_same_window_rules_out_an_earlier_end_and_the_next_waits_for_the_latest():
     windows = learned_window()
-    for _ in range(FREE):
-        windows.reserve(OPENED + 0.01)
-    windows.observe(OPENED + 0.01, OPENED + 0.03, 200, LIMIT, 3, RESET, number=FREE)
-    probe = windows.reserve(RESET - 0.5)
-    windows.observe(RESET - 0.5, RESET - 0.48, 200, LIMIT, 2, RESET, number=probe.number)  # not ended yet
-    assert len(windows.readings) == 4  # the window may still end in the half second before its reset
-    assert windows.reserve(RESET - 0.47).wait == pytest.approx(0.22)  # a second probe, half-way to the reset
-    second = windows.reserve(RESET - 0.25)
-    windows.observe(RESET - 0.25, RESET - 0.23, 200, LIMIT, 1, RESET, number=second.number)
-    last = windows.reserve(RESET - 0.2)
-    assert last.wait == pytest.approx(0.2)  # one call left: the last probe goes at the reset, the latest end rounding up allows
-    windows.observe(RESET, RESET + 0.02, 200, LIMIT, 0, RESET, number=windows.reserve(RESET).number)
+    windows.observe(OPENED + 0.01, OPENED + 0.03, 200, LIMIT, 1, RESET, number=windows.reserve(OPENED + 0.01).number)
+    # One call left, kept for the second after the reset too: it probes at the reset, where either rounding may have it end.
+    assert windows.reserve(OPENED + 0.04).wait == pytest.approx(RESET - OPENED - 0.04)
+    windows.observe(RESET, RESET + 0.02, 200, LIMIT, 0, RESET, number=windows.reserve(RESET).number)  # not ended yet
     assert all("rounded down" in reading for reading in windows.readings)
     assert windows.reserve(RESET + 0.05).wait == pytest.approx(0.95)  # none left: until the window has certainly ended
+
+
+def test_until_a_window_has_been_seen_ending_probes_are_kept_for_the_second_after_the_reset():
+    windows = learned_window()
+    spend(windows, FIRST_FREE - 1, OPENED + 0.01)  # the learned window's request, and these
+    assert windows.reserve(OPENED + 0.02).wait == pytest.approx(RESET - 0.5 - OPENED - 0.02)  # 2 probes before the reset, 2 after
+    probe = windows.reserve(RESET - 0.5)
+    windows.observe(RESET - 0.5, RESET - 0.48, 200, LIMIT, LIMIT - probe.number, RESET, number=probe.number)
+    assert windows.reserve(RESET - 0.47).wait == pytest.approx(0.47)  # the last of the second before: at the reset
+    probe = windows.reserve(RESET)
+    windows.observe(RESET, RESET + 0.02, 200, LIMIT, LIMIT - probe.number, RESET, number=probe.number)
+    assert all("rounded down" in reading for reading in windows.readings)
+    # Rounded down, the window ends in the second after the reset: the kept probes test it, half-way first.
+    assert windows.reserve(RESET + 0.03).wait == pytest.approx(0.47)
+    probe = windows.reserve(RESET + 0.5)
+    assert probe.wait == 0
+    windows.observe(RESET + 0.5, RESET + 0.52, 200, LIMIT, LIMIT - 1, RESET + 5, number=probe.number)  # the next window
+    assert windows.reserve(RESET + 0.53).wait == 0
+
+
+def test_once_a_window_has_been_seen_ending_only_the_probes_for_its_first_end_are_kept():
+    windows = learned_window()
+    probe = windows.reserve(RESET)
+    windows.observe(RESET, RESET + 0.02, 200, LIMIT, LIMIT - 1, RESET + 5, number=probe.number)  # the next window, at the reset
+    assert len({reading.split(", reset rounded ")[1][:2] for reading in windows.readings}) == 2  # either rounding still fits
+    spend_at = RESET + 0.03
+    assert sum(windows.reserve(spend_at).wait == 0 for _ in range(LIMIT)) == FREE - 1
+
+
+def test_the_window_a_request_opened_teaches_its_length_whichever_answer_came_back_first():
+    windows = FreshchatWindows()
+    first, second = windows.reserve(OPENED).number, windows.reserve(OPENED).number
+    windows.observe(OPENED, OPENED + ROUND_TRIP, 200, LIMIT, LIMIT - 2, RESET, number=second)  # arrived second, came back first
+    windows.observe(OPENED, OPENED + 0.03, 200, LIMIT, LIMIT - 1, RESET, number=first)  # the window's first call: it opened it
+    windows.observe(105.33, 105.35, 200, LIMIT, LIMIT - 1, RESET + 5, number=windows.reserve(105.33).number)  # the next window
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.68-5.05s long"
 
 
 def test_requests_that_may_overtake_one_another_are_not_counted_in_an_answer():
     windows = learned_window()
     numbers = [windows.reserve(OPENED + 0.01).number for _ in range(10)]  # 2 to 11, all in flight
     windows.observe(OPENED + 0.01, OPENED + 0.05, 200, LIMIT, 90, RESET, number=numbers[-1])  # the last one, answered first
-    # 90 calls left once it arrived; the 9 sent before it may arrive after it: 81 left at least, of which 78 go at once
-    assert sum(windows.reserve(OPENED + 0.06).wait == 0 for _ in range(90)) == 90 - 9 - FreshchatWindows.margin(LIMIT) - 1
+    # 90 calls left once it arrived; the 9 sent before it may arrive after it: 81 left at least, of which 76 go at once
+    assert sum(windows.reserve(OPENED + 0.06).wait == 0 for _ in range(90)) == 90 - 9 - (LIMIT - FIRST_FREE)
 
 
 def test_an_answer_that_arrived_first_but_came_back_last_does_not_count_calls_twice():
@@ -180,8 +219,8 @@ def test_an_answer_that_arrived_first_but_came_back_last_does_not_count_calls_tw
     numbers = [windows.reserve(100.0).number for _ in range(3)]
     for number, remaining in zip(numbers, (8, 7, 9)):  # the third arrived first and came back last; 7 are left
         windows.observe(100.0, 100.02, 200, 10, remaining, 105, number=number)
-    # 7 left; the third, sent after the second, counts against them again: 6 at least, less the margin and a call for a probe
-    assert sum(windows.reserve(100.1).wait == 0 for _ in range(10)) == 6 - FreshchatWindows.margin(10) - 1
+    # 7 left; the third, sent after the second, counts against them again: 6 at least, less the margin and the probes
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(10)) == 6 - FreshchatWindows.margin(10) - 1 - KEPT_FOR_LATER
 
 
 class FakeFreshchat:
@@ -256,7 +295,7 @@ def test_a_429_says_what_the_connector_has_learned(caplog):
 def test_a_sync_that_starts_mid_window_spends_what_the_window_has_left():
     windows = FreshchatWindows()
     windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # another client opened this window
-    assert sum(windows.reserve(100.1).wait == 0 for _ in range(3 * LIMIT)) == 40 - FreshchatWindows.margin(LIMIT) - 1
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(3 * LIMIT)) == 40 - (LIMIT - FIRST_FREE)
 
 
 def test_a_window_spent_by_another_client_holds_requests_until_it_has_ended():
@@ -306,7 +345,7 @@ def test_a_response_without_the_limit_header_keeps_the_limit_learned():
     windows = learned_window()
     windows.observe(OPENED + 1, OPENED + 1.02, 200, None, 50, RESET)
     assert windows.limit == LIMIT
-    assert sum(windows.reserve(OPENED + 1.1).wait == 0 for _ in range(LIMIT)) == 50 - FreshchatWindows.margin(LIMIT) - 1
+    assert sum(windows.reserve(OPENED + 1.1).wait == 0 for _ in range(LIMIT)) == 50 - (LIMIT - FIRST_FREE)
 
 
 def test_a_window_of_two_calls_sends_one_and_keeps_one_for_a_probe_at_its_earliest_end():
