@@ -188,6 +188,16 @@ def test_until_a_window_has_been_seen_ending_probes_are_kept_for_the_second_afte
     assert windows.reserve(RESET + 0.53).wait == 0
 
 
+def test_a_larger_window_keeps_half_its_probes_again_for_the_second_after_the_reset():
+    """At 1,000 a window: the margin and a probe (11) for the second before the reset, half as many again (6) after it."""
+    limit, kept_first = 1000, FreshchatWindows.margin(1000) + 1
+    windows = FreshchatWindows()
+    assert windows.reserve(OPENED).wait == 0
+    windows.observe(OPENED, OPENED + ROUND_TRIP, 200, limit, limit - 1, RESET)
+    at = OPENED + 0.03
+    assert sum(windows.reserve(at).wait == 0 for _ in range(limit)) == limit - 1 - kept_first - 6
+
+
 def test_once_a_window_has_been_seen_ending_only_the_probes_for_its_first_end_are_kept():
     windows = learned_window()
     probe = windows.reserve(RESET)
