@@ -3,8 +3,10 @@
 Each mutant is one small change to one module: a flipped comparison, a negated condition, `and`
 swapped for `or`, `min` for `max` or `any` for `all` (and back), a deleted statement or return inside a
 function, a number one more or one less (a float also doubled), a flipped boolean, a dropped keyword argument.
-It is run against the unit tests, then (if it survived them) against the integration test files
-of its module; a mutant that fails a test or times out is killed. A module's score is the share of
+It is run first against the unit tests that run its line (found by tracing the unit tests once per check),
+then (if it survived them) against every unit test, then against the integration test files of its module;
+a mutant that fails a test or times out is killed. The first run only finds kills sooner: a mutant that
+survives it still meets every test the check always ran. A module's score is the share of
 its mutants killed among those that change behaviour: mutants listed in mutation_equivalents.txt,
 each with the reason it changes nothing, are left out of the score, never hidden by running fewer tests.
 
@@ -17,6 +19,7 @@ processes the integration tests start import the mutated copy too): the worktree
 import argparse
 import ast
 import importlib
+import json
 import os
 import re
 import shutil
@@ -29,7 +32,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from types import FrameType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "source_freshchat"
@@ -124,6 +128,10 @@ class Mutant:
 
     def apply(self, source: bytes) -> bytes:
         return source[: self.start] + self.replacement + source[self.end :]
+
+    def lines(self, source: bytes) -> range:
+        """The lines of `source` this mutant replaces."""
+        return range(self.line, self.line + source[self.start : self.end].count(b"\n") + 1)
 
 
 def _squash(text: str, limit: int = 90) -> str:
@@ -321,6 +329,76 @@ def tests_for(module: str, unit_only: bool = False) -> List[List[str]]:
     return [unit] if unit_only else [unit, MODULE_TESTS.get(module, END_TO_END)]
 
 
+class LineRecorder:
+    """A pytest plugin: the lines under `package` that each test runs, in its setup, call and teardown, in any thread.
+
+    Only frames of code under `package` are traced line by line, so the rest of a test runs at nearly full speed.
+    """
+
+    def __init__(self, package: Path) -> None:
+        self._prefix = str(package) + os.sep
+        self._hits: Optional[Set[Tuple[str, int]]] = None
+        self.lines: Dict[str, Set[Tuple[str, int]]] = {}  # test id -> (file, line), in the order the tests ran
+
+    def start(self) -> None:
+        threading.settrace(self._enter)
+        sys.settrace(self._enter)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]  # None removes the hook, as for sys.settrace
+
+    def save(self, path: Path, relative_to: Path) -> None:
+        """As JSON: {test id: [[file relative to `relative_to`, line], ...]}."""
+        lines = {test: sorted([os.path.relpath(name, relative_to), line] for name, line in hits) for test, hits in self.lines.items()}
+        path.write_text(json.dumps(lines))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._hits = self.lines.setdefault(nodeid, set())
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self._hits = None
+
+    def _enter(self, frame: FrameType, event: str, arg: Any) -> Optional[Callable[..., Any]]:
+        if self._hits is None or not frame.f_code.co_filename.startswith(self._prefix):
+            return None
+        self._hits.add((frame.f_code.co_filename, frame.f_lineno))  # the def line: a default argument is read by each call
+        return self._line
+
+    def _line(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any]:
+        hits = self._hits
+        if event == "line" and hits is not None:
+            hits.add((frame.f_code.co_filename, frame.f_lineno))
+        return self._line
+
+
+class UnitCoverage:
+    """Which unit tests run each line of the package: from one traced run of every unit test, made when first needed."""
+
+    def __init__(self) -> None:
+        self._tests_by_line: Optional[Dict[Tuple[str, int], List[int]]] = None
+        self._tests: List[str] = []
+        self._lock = threading.Lock()
+
+    def tests_of(self, mutant: Mutant, source: bytes, sandbox: "Sandbox") -> List[str]:
+        """The ids of the unit tests that run any line of `mutant`, in the order the suite runs them."""
+        with self._lock:
+            if self._tests_by_line is None:
+                print(f"  tracing which lines each test of {' '.join(UNIT_TESTS)} runs...", flush=True)
+                self._tests_by_line = self._index(sandbox.trace(UNIT_TESTS))
+            tests_by_line = self._tests_by_line
+        found = {test for line in mutant.lines(source) for test in tests_by_line.get((mutant.module, line), ())}
+        return [self._tests[test] for test in sorted(found)]
+
+    def _index(self, lines_by_test: Dict[str, List[Tuple[str, int]]]) -> Dict[Tuple[str, int], List[int]]:
+        self._tests = list(lines_by_test)
+        tests_by_line: Dict[Tuple[str, int], List[int]] = {}
+        for position, lines in enumerate(lines_by_test.values()):
+            for module, line in lines:
+                tests_by_line.setdefault((module, line), []).append(position)
+        return tests_by_line
+
+
 class Sandbox:
     """A copy of the working tree that one worker mutates; its processes import source_freshchat from here."""
 
@@ -335,15 +413,16 @@ class Sandbox:
             ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "*.duckdb", "*.egg-info"),
         )
 
-    def run(self, test_files: List[str], timeout: float) -> Tuple[bool, str]:
-        """(passed, output) of pytest over `test_files`; a run past `timeout` counts as failed.
+    def run(self, test_files: List[str], timeout: float, trace_to: Optional[Path] = None) -> Tuple[bool, str]:
+        """(passed, output) of pytest over `test_files` (files or test ids); a run past `timeout` counts as failed.
 
         pytest runs in a forked child of this process, which has imported the CDK and pytest already:
         that import is most of the cost of a short run. The child imports source_freshchat afresh, from here.
+        With `trace_to`, the child writes there which lines of the package each test ran (LineRecorder).
         """
         pid = os.fork()
         if pid == 0:
-            self._child(test_files)
+            self._child(test_files, trace_to)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -358,7 +437,7 @@ class Sandbox:
                 os.killpg(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
 
-    def _child(self, test_files: List[str]) -> None:
+    def _child(self, test_files: List[str], trace_to: Optional[Path]) -> None:
         code = 70
         try:
             os.setsid()
@@ -374,7 +453,16 @@ class Sandbox:
                 del sys.modules[name]  # this driver's own package, imported from the worktree
             import pytest
 
-            code = int(pytest.main([*PYTEST_ARGS, *test_files]))
+            if trace_to is None:
+                code = int(pytest.main([*PYTEST_ARGS, *test_files]))
+            else:
+                recorder = LineRecorder(self.root / PACKAGE)
+                recorder.start()
+                try:
+                    code = int(pytest.main([*PYTEST_ARGS, *test_files], plugins=[recorder]))
+                finally:
+                    recorder.stop()
+                recorder.save(trace_to, relative_to=self.root)
         except BaseException:
             traceback.print_exc()
         finally:
@@ -382,18 +470,29 @@ class Sandbox:
             sys.stderr.flush()
             os._exit(code)
 
-    def outcome(self, mutant: Mutant, original: bytes, baselines: "Baselines") -> str:
+    def trace(self, test_files: List[str]) -> Dict[str, List[Tuple[str, int]]]:
+        """Test id -> the (module, line) of the package it runs, for the tests of `test_files` in the order they ran."""
+        trace_file = self.root.with_suffix(".lines.json")
+        passed, output = self.run(test_files, timeout=3600, trace_to=trace_file)
+        if not passed:
+            raise SystemExit(f"The tests fail without any mutant, traced ({' '.join(test_files)}):\n{output}")
+        return {test: [(module, line) for module, line in lines] for test, lines in json.loads(trace_file.read_text()).items()}
+
+    def outcome(self, mutant: Mutant, original: bytes, baselines: "Baselines", coverage: UnitCoverage) -> str:
         """'survived', or what killed the mutant: the phase that failed."""
         target = self.root / mutant.module
-        for phase, test_files in enumerate(tests_for(mutant.module, self.unit_only)):
-            timeout = baselines.timeout(test_files, self)
+        unit, *integration = tests_for(mutant.module, self.unit_only)
+        covering = coverage.tests_of(mutant, original, self)
+        runs = [("unit tests that run its line", covering)] if covering else []
+        runs += [("unit tests", unit), *(("integration tests", files) for files in integration)]
+        for killer, tests in runs:
+            timeout = baselines.timeout(unit if tests is covering else tests, self)  # the run of all unit tests bounds any part of it
             target.write_bytes(mutant.apply(original))
             try:
-                passed, output = self.run(test_files, timeout)
+                passed, output = self.run(tests, timeout)
             finally:
                 target.write_bytes(original)
             if not passed:
-                killer = "unit tests" if phase == 0 else "integration tests"
                 return f"killed by {killer}" + (" (timeout)" if output.startswith(TIMED_OUT) else "")
         return "survived"
 
@@ -446,7 +545,12 @@ class ModuleResult:
 
 
 def check_module(
-    module: str, sandboxes: List[Sandbox], equivalents: Dict[str, str], baselines: Baselines, only: Optional[Set[str]] = None
+    module: str,
+    sandboxes: List[Sandbox],
+    equivalents: Dict[str, str],
+    baselines: Baselines,
+    coverage: UnitCoverage,
+    only: Optional[Set[str]] = None,
 ) -> ModuleResult:
     original = (ROOT / module).read_bytes()
     every = mutants_of(module, original)
@@ -464,7 +568,7 @@ def check_module(
         with lock:
             sandbox = free.pop()
         try:
-            outcome = sandbox.outcome(mutant, original, baselines)
+            outcome = sandbox.outcome(mutant, original, baselines, coverage)
         finally:
             with lock:
                 free.append(sandbox)
@@ -533,8 +637,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="freshchat-mutation-") as work:
         sandboxes = [Sandbox(Path(work), args.unit_only) for _ in range(max(1, args.jobs))]
         baselines = Baselines()
-        results = [check_module(module, sandboxes, equivalents, baselines, only) for module in modules]
+        coverage = UnitCoverage()
+        started = time.monotonic()
+        results = [check_module(module, sandboxes, equivalents, baselines, coverage, only) for module in modules]
     report(results, args.only)
+    print(f"\n{sum(result.total - result.equivalent for result in results)} mutants run in {time.monotonic() - started:.0f}s")
     return 0
 
 

@@ -3,8 +3,10 @@
 import textwrap
 from typing import Dict
 
+import pytest
+
 from tools import mutation
-from tools.mutation import END_TO_END, MODULE_TESTS, ROOT, mutants_of, own_unit_tests
+from tools.mutation import END_TO_END, MODULE_TESTS, ROOT, LineRecorder, UnitCoverage, mutants_of, own_unit_tests
 
 
 def mutated(snippet: str, kind: str) -> Dict[str, str]:
@@ -100,3 +102,74 @@ def test_a_modules_own_unit_tests_mirror_the_package_or_else_keep_the_flat_names
 def test_every_integration_file_the_check_runs_exists():
     named = {path for paths in (*MODULE_TESTS.values(), END_TO_END) for path in paths}
     assert sorted(path for path in named if not (ROOT / path).is_file()) == []
+
+
+def test_the_recorder_names_the_package_lines_each_test_runs_in_any_thread(tmp_path, monkeypatch):
+    package = tmp_path / "recorded_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text(
+        "import threading\n"
+        "\n"
+        "def double(x):\n"
+        "    return x * 2\n"
+        "\n"
+        "def in_thread(x):\n"
+        "    out = []\n"
+        "    worker = threading.Thread(target=lambda: out.append(double(x)))\n"
+        "    worker.start()\n"
+        "    worker.join()\n"
+        "    return out[0]\n"
+    )
+    (tmp_path / "test_recorded.py").write_text(
+        "from recorded_pkg.mod import double, in_thread\n"
+        "\n"
+        "def test_double():\n"
+        "    assert double(2) == 4\n"
+        "\n"
+        "def test_thread():\n"
+        "    assert in_thread(3) == 6\n"
+        "\n"
+        "def test_nothing():\n"
+        "    assert True\n"
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recorder = LineRecorder(package)
+    recorder.start()
+    try:
+        code = pytest.main(["-q", "-p", "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"), str(tmp_path)], plugins=[recorder])
+    finally:
+        recorder.stop()
+    assert code == 0
+    module = str(package / "mod.py")
+    lines = {test.rpartition("::")[2]: sorted(line for name, line in hits if name == module) for test, hits in recorder.lines.items()}
+    assert lines == {"test_double": [3, 4], "test_thread": [3, 4, 6, 7, 8, 9, 10, 11], "test_nothing": []}
+
+
+class TracedSandbox:
+    def __init__(self, lines_by_test):
+        self.lines_by_test = lines_by_test
+        self.traces = 0
+
+    def trace(self, test_files):
+        self.traces += 1
+        return self.lines_by_test
+
+
+def test_a_mutant_first_meets_the_tests_that_run_any_of_its_lines_in_the_order_they_ran():
+    source = b"def f(x):\n    return g(\n        x, key=1\n    )\n"
+    mutant = next(m for m in mutants_of("pkg/mod.py", source) if m.description.startswith("delete"))
+    sandbox = TracedSandbox(
+        {
+            "t::first": [("pkg/mod.py", 3)],
+            "t::elsewhere": [("pkg/other.py", 2)],
+            "t::second": [("pkg/mod.py", 2), ("pkg/mod.py", 3)],
+            "t::header_only": [("pkg/mod.py", 1)],
+            "t::third": [("pkg/mod.py", 4)],
+        }
+    )
+    coverage = UnitCoverage()
+    assert list(mutant.lines(source)) == [2, 3, 4]
+    assert coverage.tests_of(mutant, source, sandbox) == ["t::first", "t::second", "t::third"]
+    assert coverage.tests_of(mutant, source, sandbox) == ["t::first", "t::second", "t::third"] and sandbox.traces == 1
