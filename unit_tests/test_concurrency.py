@@ -49,9 +49,11 @@ def test_the_input_is_read_two_items_per_worker_ahead(workers):
 
 def test_stopping_early_cancels_the_work_not_started_and_leaves_no_thread_behind():
     started = []
+    threads = set()
 
     def work(item):
         started.append(item)
+        threads.add(threading.current_thread().name)
         if item:
             threading.Event().wait(0.3)  # items 1 and 2 are still running when the reader stops
         return item
@@ -60,4 +62,5 @@ def test_stopping_early_cancels_the_work_not_started_and_leaves_no_thread_behind
     assert next(results) == 0
     results.close()
     assert set(started) <= {0, 1, 2}  # item 3 was submitted but never started
+    assert threads and all(name.startswith("freshchat") for name in threads)  # named, so a thread dump shows whose they are
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("freshchat")]

@@ -67,6 +67,7 @@ def test_domain_accepts_freshchat_and_loopback_hosts(domain, origin):
         ("acme.freshchat.com.evil.com", "not a Freshchat host"),
         ("freshchat.com", "not a Freshchat host"),
         ("acme.myfreshworks.com", "not a Freshchat host"),
+        ("acme.bad_label.freshchat.com", "not a Freshchat host"),  # every label must be a host name's, not only some
         ("http://acme.freshchat.com", "https://"),
         ("http://10.0.0.5:8080", "https://"),
         ("http://192.168.1.10", "https://"),
