@@ -205,6 +205,7 @@ def test_a_403_fails_only_its_stream_names_it_and_the_sync_still_ends_failed(req
     assert stream_error.stream_descriptor.name == "agents" and stream_error.failure_type.value == "config_error"
     assert "`agents` stream" in stream_error.message and "GET /v2/agents" in stream_error.message
     assert "scope" in stream_error.message and "plan" in stream_error.message and "Access denied" in stream_error.message
+    assert "403" in stream_error.internal_message and "/v2/agents" in stream_error.internal_message
     assert sync_error.stream_descriptor is None and "agents" in sync_error.message  # the sync fails, never silently green
 
 
@@ -240,8 +241,10 @@ def test_a_failure_while_walking_users_is_reported_under_the_stream_being_read(r
 def test_429s_that_never_end_fail_with_the_path_and_the_way_out(requests_mock):
     requests_mock.get(f"{API}/roles", status_code=429, headers={"Retry-After": "1"}, json={"code": 429, "status": "TOO_MANY_REQUESTS"})
     output = run_read(["roles"])
-    message = output.errors[0].trace.error.message
-    assert "HTTP 429" in message and "GET /v2/roles" in message and "requests_per_minute" in message
+    error = output.errors[0].trace.error
+    assert "HTTP 429" in error.message and "GET /v2/roles" in error.message and "requests_per_minute" in error.message
+    assert error.failure_type == FailureType.transient_error  # the CDK's kind: Airbyte may retry the sync later
+    assert "HTTP 429 from GET /v2/roles" in error.internal_message
 
 
 def test_a_bare_object_without_its_key_is_a_changed_shape(requests_mock):
