@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, MutableMapping, 
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -60,8 +60,8 @@ class FreshchatStream(HttpStream, ABC):
         self._max_retries = max_retries
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
-        super().__init__(api_budget=sync.budget)
-        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one
+        super().__init__()
+        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one (its budget)
         self._http_client._session = sync.session
         self._environment = sync.environment
         self.progress = sync.progress.of(self.name)
@@ -125,7 +125,7 @@ class FreshchatStream(HttpStream, ABC):
     ) -> Iterable[Mapping[str, Any]]:
         """Every record of one request, following its pages to the end, lazily: stop iterating and no further page is fetched."""
         return self._read_pages(
-            lambda request, response, state, _slice: self.parse_response(response, stream_state=state, stream_slice=_slice),
+            lambda request, response, state, _slice: self.parse_response(response),
             stream_slice,
             stream_state,
         )
@@ -139,7 +139,7 @@ class FreshchatStream(HttpStream, ABC):
         except AirbyteTracedException as error:
             if self.forbidden_fails_alone and self._errors.refused_last():
                 raise StreamForbidden(
-                    message=error.message, internal_message=error.internal_message, failure_type=error.failure_type, exception=error
+                    message=error.message, internal_message=error.internal_message, failure_type=error.failure_type
                 ) from error
             if not rate_limit_exhausted(error):
                 raise
@@ -149,7 +149,6 @@ class FreshchatStream(HttpStream, ABC):
                 "Another tool may share this account's API limit: lower `num_workers` or set `requests_per_minute`.",
                 internal_message=error.internal_message,
                 failure_type=error.failure_type,
-                exception=error,
             ) from error
 
     def parse_response(
@@ -186,15 +185,13 @@ class FreshchatStream(HttpStream, ABC):
             if f"{link.scheme}://{link.netloc}".lower() != self.settings.origin.lower():
                 raise AirbyteTracedException(
                     message=f"Freshchat's response to {request_path(response)} links its next page to another host; "
-                    "refusing to send the API key there.",
-                    failure_type=FailureType.system_error,
+                    "refusing to send the API key there."
                 )
         query = dict(parse_qsl(link.query))
         current = dict(parse_qsl(urlsplit(response.request.url or "").query))
         if link.path == urlsplit(response.request.url or "").path and query.items() <= current.items():
             raise AirbyteTracedException(
-                message=f"Freshchat's response to {request_path(response)} links to the page it is on; stopping instead of looping.",
-                failure_type=FailureType.system_error,
+                message=f"Freshchat's response to {request_path(response)} links to the page it is on; stopping instead of looping."
             )
         return {"path": link.path, "query": query}
 

@@ -1,6 +1,5 @@
 """The one error of the Extract API client: a report this sync cannot have, raised by the job queue and the downloads."""
 
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 
@@ -12,6 +11,6 @@ class ReportError(AirbyteTracedException):
     """
 
     def __init__(self, message: str, refused: bool = False, quota: bool = False) -> None:
-        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
+        super().__init__(message=message, internal_message=message)
         self.refused = refused
         self.quota = quota
