@@ -1,5 +1,7 @@
 """Outbound messages: `created_on` is epoch seconds or milliseconds, told apart by magnitude; an account may refuse the list."""
 
+import time
+
 import pytest
 
 from source_freshchat.streams.outbound_messages import with_created_time
@@ -18,6 +20,19 @@ from ..conftest import API, records_of, run_read
 )
 def test_created_on_becomes_created_time_in_seconds_or_milliseconds_by_magnitude(created_on, created_time):
     assert with_created_time({"created_on": created_on})["created_time"] == created_time
+
+
+def test_created_time_is_utc_whatever_the_machines_timezone(monkeypatch):
+    """New York's two 01:30s of 2023-11-05, each way round: a naive local time is ambiguous there, read as either."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        first, second = {"created_on": 1699162200}, {"created_on": 1699165800}
+        times = [with_created_time(record)["created_time"] for record in (first, second, second, first)]
+        assert times == ["2023-11-05T05:30:00.000Z", "2023-11-05T06:30:00.000Z", "2023-11-05T06:30:00.000Z", "2023-11-05T05:30:00.000Z"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("status", [400, 404])
