@@ -329,6 +329,20 @@ def tests_for(module: str, unit_only: bool = False) -> List[List[str]]:
     return [unit] if unit_only else [unit, MODULE_TESTS.get(module, END_TO_END)]
 
 
+def runs_for(module: str, covering: List[str], unit_only: bool, line_tests_only: bool) -> List[Tuple[str, List[str], List[str]]]:
+    """(what killed it, the tests, the files whose baseline times them) of each run a mutant of `module` meets in turn.
+
+    `covering` are the unit tests that run the mutant's line; their run is timed like all unit tests, which bound it.
+    With `line_tests_only`, a mutant some unit test covers meets those tests alone (a triage: a survivor there is a
+    candidate, to run again without it); a mutant no unit test covers, such as a module's constant, meets them all.
+    """
+    unit, *integration = tests_for(module, unit_only or line_tests_only)
+    runs = [("unit tests that run its line", covering, unit)] if covering else []
+    if not (line_tests_only and covering):
+        runs += [("unit tests", unit, unit), *(("integration tests", files, files) for files in integration)]
+    return runs
+
+
 class LineRecorder:
     """A pytest plugin: the lines under `package` that each test runs, in its setup, call and teardown, in any thread.
 
@@ -402,8 +416,9 @@ class UnitCoverage:
 class Sandbox:
     """A copy of the working tree that one worker mutates; its processes import source_freshchat from here."""
 
-    def __init__(self, parent: Path, unit_only: bool) -> None:
+    def __init__(self, parent: Path, unit_only: bool, line_tests_only: bool = False) -> None:
         self.unit_only = unit_only
+        self.line_tests_only = line_tests_only
         self.root = Path(tempfile.mkdtemp(prefix="sandbox-", dir=parent))
         self.log = self.root.with_suffix(".log")
         shutil.copytree(
@@ -481,12 +496,9 @@ class Sandbox:
     def outcome(self, mutant: Mutant, original: bytes, baselines: "Baselines", coverage: UnitCoverage) -> str:
         """'survived', or what killed the mutant: the phase that failed."""
         target = self.root / mutant.module
-        unit, *integration = tests_for(mutant.module, self.unit_only)
         covering = coverage.tests_of(mutant, original, self)
-        runs = [("unit tests that run its line", covering)] if covering else []
-        runs += [("unit tests", unit), *(("integration tests", files) for files in integration)]
-        for killer, tests in runs:
-            timeout = baselines.timeout(unit if tests is covering else tests, self)  # the run of all unit tests bounds any part of it
+        for killer, tests, timed_like in runs_for(mutant.module, covering, self.unit_only, self.line_tests_only):
+            timeout = baselines.timeout(timed_like, self)
             target.write_bytes(mutant.apply(original))
             try:
                 passed, output = self.run(tests, timeout)
@@ -617,6 +629,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--list", action="store_true", help="only list the mutants, with their ids")
     parser.add_argument("--unit-only", action="store_true", help="triage: run the unit tests alone (scores are then lower bounds)")
     parser.add_argument(
+        "--line-tests-only",
+        action="store_true",
+        help="quicker triage than --unit-only: a mutant meets only the unit tests that run its line, if any do",
+    )
+    parser.add_argument(
         "--only",
         metavar="FILE",
         help="run only the mutants whose ids are lines of FILE, e.g. a previous run's output, to see its survivors killed",
@@ -635,7 +652,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     preload()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still ends its test runs and removes its copies
     with tempfile.TemporaryDirectory(prefix="freshchat-mutation-") as work:
-        sandboxes = [Sandbox(Path(work), args.unit_only) for _ in range(max(1, args.jobs))]
+        sandboxes = [Sandbox(Path(work), args.unit_only, args.line_tests_only) for _ in range(max(1, args.jobs))]
         baselines = Baselines()
         coverage = UnitCoverage()
         started = time.monotonic()

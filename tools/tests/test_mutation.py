@@ -173,3 +173,27 @@ def test_a_mutant_first_meets_the_tests_that_run_any_of_its_lines_in_the_order_t
     assert list(mutant.lines(source)) == [2, 3, 4]
     assert coverage.tests_of(mutant, source, sandbox) == ["t::first", "t::second", "t::third"]
     assert coverage.tests_of(mutant, source, sandbox) == ["t::first", "t::second", "t::third"] and sandbox.traces == 1
+
+
+def test_a_mutant_meets_its_line_tests_then_every_unit_test_then_its_integration_files():
+    module = "source_freshchat/rate_limit.py"
+    unit = mutation.tests_for(module, unit_only=True)[0]
+    covering = ["unit_tests/test_rate_limit.py::test_one"]
+    assert mutation.runs_for(module, covering, unit_only=False, line_tests_only=False) == [
+        ("unit tests that run its line", covering, unit),
+        ("unit tests", unit, unit),
+        ("integration tests", MODULE_TESTS[module], MODULE_TESTS[module]),
+    ]
+    assert [run[0] for run in mutation.runs_for(module, [], unit_only=False, line_tests_only=False)] == ["unit tests", "integration tests"]
+    assert [run[0] for run in mutation.runs_for(module, covering, unit_only=True, line_tests_only=False)] == [
+        "unit tests that run its line",
+        "unit tests",
+    ]
+
+
+def test_the_line_tests_triage_runs_only_the_line_tests_unless_no_test_runs_the_line():
+    module = "source_freshchat/rate_limit.py"
+    unit = mutation.tests_for(module, unit_only=True)[0]
+    covering = ["unit_tests/test_rate_limit.py::test_one"]
+    assert mutation.runs_for(module, covering, unit_only=False, line_tests_only=True) == [("unit tests that run its line", covering, unit)]
+    assert mutation.runs_for(module, [], unit_only=False, line_tests_only=True) == [("unit tests", unit, unit)]
