@@ -214,3 +214,22 @@ def test_a_feed_sync_tells_airbyte_how_many_conversations_it_will_read(requests_
     output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked()))
     estimates = [m.trace.estimate for m in output.trace_messages if m.trace.estimate and m.trace.estimate.name == "conversations"]
     assert [estimate.row_estimate for estimate in estimates] == [2]  # one record per changed conversation, two changed
+
+
+def test_a_window_learned_by_an_earlier_sync_cuts_this_feeds_jobs_and_stays_in_the_state(requests_mock):
+    """A one-hour window for Chat-Transcript, from the state: its jobs ask for an hour at most; the other events, none learned,
+    ask for the whole window and add nothing to the state's windows."""
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    output = run_read(
+        ["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state({**walked(), "report_windows": {"Chat-Transcript": 1}})
+    )
+    assert [r["conversation_id"] for r in records_of(output, "conversations")] == ["c2"]
+    bodies = [request.json() for request in requests_mock.request_history if request.method == "POST"]
+    lengths = {}
+    for body in bodies:
+        length = datetime.fromisoformat(body["end"].replace("Z", "+00:00")) - datetime.fromisoformat(body["start"].replace("Z", "+00:00"))
+        lengths.setdefault(body["event"], []).append(length)
+    assert len(lengths["Chat-Transcript"]) > 3 and max(lengths["Chat-Transcript"]) <= timedelta(hours=1)
+    assert all(len(pieces) == 1 and pieces[0] > timedelta(hours=3) for event, pieces in lengths.items() if event != "Chat-Transcript")
+    assert final_state(output, "conversations")["discovery"]["report_windows"] == {"Chat-Transcript": 1}

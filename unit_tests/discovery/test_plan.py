@@ -83,9 +83,12 @@ def test_a_full_walk_after_feed_syncs_rereads_from_where_the_rolling_walk_last_s
 
 
 def test_without_feed_syncs_a_full_walk_keeps_the_cursor_as_its_lower_bound(requests_mock):
+    """c1 changed after the last walk but before the cursor: with no feed sync since that walk, the cursor already covers it."""
     mock_account_tree(requests_mock, {"u1": ["c1"]})
-    requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", format_timestamp(NOW - timedelta(days=3))))
-    output = run_read(["conversations"], sync_mode=SyncMode.incremental, state=fan_out_state(walked(days_ago=8)))
+    details = requests_mock.get(f"{API}/conversations/c1", json=conversation("c1", format_timestamp(NOW - timedelta(days=3))))
+    state = fan_out_state(walked(days_ago=8))
+    output = run_read(["conversations"], config={**CONFIG, "conversation_discovery": "walk"}, sync_mode=SyncMode.incremental, state=state)
+    assert not output.errors and details.call_count == 1  # the walk reached c1
     assert records_of(output, "conversations") == []
 
 
@@ -141,3 +144,18 @@ def test_a_missing_discovery_record_reads_as_no_walk_and_no_feed_yet():
 def test_the_walks_size_in_the_discovery_record_is_read_only_as_a_whole_number_of_at_least_0(value, read):
     record = DiscoveryRecord.from_state({"discovery": {"walk_users": value, "walk_conversations": value}})
     assert (record.walk_users, record.walk_conversations) == (read, read)
+
+
+def test_two_streams_records_plan_one_feed_from_the_earlier_changes_and_the_dearer_walk(requests_mock):
+    """conversations last walked cheaply and saw changes through 3 h ago, messages walked dearly and through 5 h ago: the walk
+    either would need is the dearer one (so auto follows the feed), and the feed starts early enough for both."""
+    feed_account(requests_mock)
+    mock_reports(requests_mock, {"Chat-Transcript": [CHAT_ROW]})
+    cheap = walked(size={"walk_users": 0, "walk_conversations": 10})
+    dear = walked(through_hours_ago=5, size={"walk_users": 0, "walk_conversations": 400})
+    state = {"conversations": {"updated_time": CURSOR, "discovery": cheap}, "messages": {"created_time": CURSOR, "discovery": dear}}
+    output = run_read(["conversations", "messages"], sync_mode=SyncMode.incremental, state=state)
+    assert not output.errors and ("GET", "/v2/users/u1/conversations") not in paths(requests_mock)
+    starts = {request.json()["start"] for request in requests_mock.request_history if request.method == "POST"}
+    assert starts == {format_timestamp(NOW - timedelta(hours=5, minutes=60))}  # the default overlap of 60 minutes
+    assert any("instead of a walk of about 400 requests" in m.log.message for m in output.logs)
