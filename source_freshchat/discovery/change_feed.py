@@ -24,7 +24,6 @@ class ChangeFeed:
     """The conversations that report events touched in [start, end], then the same per-conversation fetch as the walk."""
 
     def __init__(self, sync: "Sync", start: datetime, end: datetime) -> None:
-        self._sync = sync
         self._settings = sync.settings
         self._extract = extract = sync.extract
         self.start, self.end = start, end
@@ -82,12 +81,12 @@ class ChangeFeed:
         if without_id:
             logger.warning(f"{without_id} of {rows} {event} rows had no conversation_id and were skipped")
 
-    def conversation_batches(
-        self, fetch: Callable[[ConversationRef], List[Record]], on_behalf_of: str, resume_after: Optional[str] = None
-    ) -> Iterator[UserBatch]:
-        # No user order here: each batch is one conversation, and a killed sync starts its (small) feed over.
+    def conversation_batches(self, fetch: Callable[[ConversationRef], List[Record]]) -> Iterator[UserBatch]:
+        """One batch per changed conversation, for the rolling walk, which counts them in its progress.
+
+        No user order here, and no resume: a killed sync starts its (small) feed over.
+        """
         changed: List[ConversationRef] = [(conversation_id, None) for conversation_id in self.changed_conversations()]
-        self._sync.progress.of(on_behalf_of).listed(len(changed))
         return ordered_parallel_map(lambda ref: UserBatch(None, fetch(ref)), changed, self._settings.num_workers)
 
     def report_windows(self) -> Dict[str, float]:

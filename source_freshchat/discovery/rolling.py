@@ -222,7 +222,7 @@ class RollingWalk:
             progress.listed(len(self._remembered))
             yield from self._walk.replay(self._remembered, fetch)
             return
-        feed_batches = self.feed.conversation_batches(fetch, on_behalf_of)
+        feed_batches = self.feed.conversation_batches(fetch)
         progress.listed(len(self.feed.changed_conversations()) + self._slice.slice_users)
         yield from feed_batches
         first_claim = FirstClaim()
