@@ -1,6 +1,7 @@
 """Retries, rate limits, bad bodies and auth failures: each path is a named test."""
 
 import logging
+import threading
 
 import pytest
 import requests
@@ -250,7 +251,8 @@ def test_429s_that_never_end_fail_with_the_path_and_the_way_out(requests_mock):
 def test_a_bare_object_without_its_key_is_a_changed_shape(requests_mock):
     requests_mock.get(f"{API}/accounts/configuration", json={"status": "OK", "data": {"account_id": "1"}})
     output = run_read(["account"])
-    assert "has no JSON object with 'account_id'" in output.errors[0].trace.error.message
+    error = output.errors[0].trace.error
+    assert "has no JSON object with 'account_id'" in error.message and error.internal_message == error.message
     assert records_of(output, "account") == []
 
 
@@ -306,6 +308,26 @@ def test_what_is_neither_a_response_nor_a_network_error_is_left_to_the_cdk():
     assert handler.interpret_response(ValueError("boom")).error_message == "Unexpected exception in error handler: boom"
 
 
+def test_refused_last_is_about_this_threads_latest_response_only():
+    def answer(status):
+        response = response_with(status, {"Content-Type": "application/json"})
+        response._content = b'{"code": %d, "status": "X"}' % status
+        response.request = requests.Request("GET", f"{API}/agents").prepare()
+        return response
+
+    handler = FreshchatErrorHandler(logging.getLogger("airbyte"), {})
+    assert handler.refused_last() is False  # before any response
+    handler.interpret_response(answer(403))
+    assert handler.refused_last() is True
+    elsewhere = []
+    worker = threading.Thread(target=lambda: elsewhere.append(handler.refused_last()))
+    worker.start()
+    worker.join()
+    assert elsewhere == [False]  # the walk's workers share a stream's handler
+    handler.interpret_response(answer(500))
+    assert handler.refused_last() is False
+
+
 def test_a_body_is_parsed_once_for_the_error_handler_and_the_stream(mocker):
     answer = response_with(200, {"Content-Type": "application/json"})
     answer._content = b'{"agents": []}'
@@ -320,6 +342,7 @@ def test_a_body_is_parsed_once_for_the_error_handler_and_the_stream(mocker):
         (520, ResponseAction.RETRY, FailureType.transient_error),  # a proxy's 5xx the CDK's table does not list
         (503, ResponseAction.RETRY, FailureType.transient_error),
         (422, ResponseAction.FAIL, FailureType.system_error),
+        (499, ResponseAction.FAIL, FailureType.system_error),  # nginx's "client closed request": the 5xx start at 500
     ],
 )
 def test_statuses_beyond_freshchats_own_are_retried_when_5xx_and_failed_otherwise(status, action, failure_type):
