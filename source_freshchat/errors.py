@@ -19,9 +19,6 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
-from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import (
-    DEFAULT_ERROR_MAPPING,
-)
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ErrorResolution,
     ResponseAction,
@@ -98,7 +95,7 @@ class FreshchatErrorHandler(HttpStatusErrorHandler):
         stream_name: str = "",
         forbidden_message: str = STREAM_FORBIDDEN_MESSAGE,
     ) -> None:
-        super().__init__(logger=logger, error_mapping=DEFAULT_ERROR_MAPPING, max_retries=max_retries)
+        super().__init__(logger=logger, max_retries=max_retries)
         self._tolerated = tolerated
         self._stream_name = stream_name
         self._forbidden_message = forbidden_message
@@ -212,4 +209,4 @@ RESPONSE_BODY_LOG_FILTER = ResponseBodyLogFilter()
 
 def unexpected_shape(path: str, expected: str) -> AirbyteTracedException:
     message = f"Freshchat's response to {path} has no {expected}; the API may have changed. Please report this with the sync logs."
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+    return AirbyteTracedException(message=message, internal_message=message)
