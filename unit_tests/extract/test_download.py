@@ -1,23 +1,26 @@
 """Downloads from the storage host: no credentials, https only, redirects checked, link queries kept out of the logs,
 and retries of what may succeed a second time."""
 
+import http.server
 import io
 import logging
+import threading
+from typing import List, Optional
 
 import pytest
 import requests
 
 from source_freshchat.extract import ReportError
-from source_freshchat.extract.download import check_download_url
+from source_freshchat.extract.download import StorageClient, check_download_url
 
 from ..conftest import CONFIG
 from .conftest import END, REPORTS, SIGNED, START, STORAGE, TRANSCRIPT, client, completed, csv_bytes
 
 
-def test_downloads_carry_no_credentials_and_no_cookies(requests_mock, clock):
+def test_downloads_carry_no_credentials(requests_mock, clock):
     requests_mock.post(REPORTS, json={"id": "j1"})
     requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}", f"{STORAGE}/b.csv?{SIGNED}"))
-    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT), headers={"Set-Cookie": "session=abc; Path=/"})
+    requests_mock.get(f"{STORAGE}/a.csv", content=csv_bytes(TRANSCRIPT))
     requests_mock.get(f"{STORAGE}/b.csv", content=csv_bytes(TRANSCRIPT))
     extract = client(clock)
     list(extract.rows(extract.want("Chat-Transcript", START, END)))
@@ -27,6 +30,42 @@ def test_downloads_carry_no_credentials_and_no_cookies(requests_mock, clock):
         assert "Authorization" not in request.headers and "Cookie" not in request.headers
     api_calls = [r for r in requests_mock.request_history if r.hostname == "acme.freshchat.com"]
     assert all(r.headers["Authorization"] == f"Bearer {CONFIG['api_key']}" for r in api_calls)
+
+
+class CookieSettingStorage(http.server.BaseHTTPRequestHandler):
+    """A storage host on loopback that sets a load-balancer cookie on every answer and keeps each request's Cookie header.
+
+    A real server, because requests_mock never puts a response's cookies into the session's jar.
+    """
+
+    cookies_sent: List[Optional[str]] = []
+
+    def do_GET(self):
+        self.cookies_sent.append(self.headers.get("Cookie"))
+        body = csv_bytes(TRANSCRIPT)
+        self.send_response(200)
+        self.send_header("Set-Cookie", "AWSALB=abc; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_cookie_the_storage_host_sets_is_never_sent_back():
+    CookieSettingStorage.cookies_sent = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CookieSettingStorage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        storage = StorageClient(sleep=lambda seconds: None)
+        for part in ("a", "b"):
+            storage.download(f"http://127.0.0.1:{server.server_port}/{part}.csv?{SIGNED}", f"part {part}").close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert CookieSettingStorage.cookies_sent == [None, None]
 
 
 def test_a_redirect_to_plain_http_is_refused_and_the_link_query_never_shows(requests_mock, clock, caplog):
@@ -174,3 +213,25 @@ def test_a_download_broken_off_mid_transfer_is_retried(requests_mock, clock):
     requests_mock.get(f"{STORAGE}/a.csv", [{"body": BrokenStream()}, {"content": csv_bytes(TRANSCRIPT)}])
     extract = client(clock)
     assert len(list(extract.rows(extract.want("Chat-Transcript", START, END)))) == 2
+
+
+def test_a_status_below_500_other_than_429_fails_the_report_at_once(requests_mock, clock):
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    download = requests_mock.get(f"{STORAGE}/a.csv", status_code=499)
+    extract = client(clock)
+    with pytest.raises(ReportError, match="The storage host answered HTTP 499"):
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    assert download.call_count == 1
+
+
+def test_each_download_is_logged_with_its_size_and_the_link_without_its_query(requests_mock, clock, caplog):
+    body = csv_bytes(TRANSCRIPT)
+    requests_mock.post(REPORTS, json={"id": "j1"})
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1", f"{STORAGE}/a.csv?{SIGNED}"))
+    requests_mock.get(f"{STORAGE}/a.csv", content=body)
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        list(extract.rows(extract.want("Chat-Transcript", START, END)))
+    [line] = [message for message in caplog.messages if message.startswith("Downloaded ")]
+    assert line.endswith(f": {len(body)} bytes from {STORAGE}/a.csv") and "part 1 of 1" in line
