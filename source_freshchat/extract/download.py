@@ -117,7 +117,7 @@ class StorageClient:
         for _ in range(MAX_REDIRECTS + 1):
             check_download_url(url)
             environment = self._environment.merge_environment_settings(url, {}, True, None, None)
-            response = self._session.get(url, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, headers={"Accept": "*/*"}, **environment)
+            response = self._session.get(url, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT, **environment)
             if not response.is_redirect:
                 return response
             url = urljoin(url, response.headers.get("Location", ""))
