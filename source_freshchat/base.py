@@ -61,7 +61,7 @@ class FreshchatStream(HttpStream, ABC):
         if name:  # a helper request that serves another stream reports its errors and logs under that stream's name
             self.name = name
         super().__init__()
-        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's one (its budget)
+        self._http_client._session.close()  # the CDK's own session per stream: never used, replaced by the sync's (which holds the budget)
         self._http_client._session = sync.session
         self._environment = sync.environment
         self.progress = sync.progress.of(self.name)
