@@ -7,14 +7,14 @@ unknown columns are kept. Pure functions over a file: no HTTP here.
 import csv
 import io
 import re
-import sys
 import zipfile
 from typing import IO, Dict, Iterator, List, Optional
 
 Row = Dict[str, Optional[str]]
 
-# A pasted log can make one message_parts field far larger than the csv module's default limit of 128 kB; memory bounds it.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# A pasted log can make one message_parts field far larger than the csv module's default limit of 128 kB; memory bounds
+# it. 2**31 - 1 is the largest limit a C long holds on every platform (sys.maxsize overflows it on Windows).
+csv.field_size_limit(2**31 - 1)
 
 
 def normalise_column(name: str) -> str:
