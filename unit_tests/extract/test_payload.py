@@ -73,3 +73,14 @@ def test_a_field_of_ten_megabytes_reads_whole(requests_mock, clock):
     extract = client(clock)
     rows = list(extract.rows(extract.want("Chat-Transcript", START, FOUR_DAYS_END)))
     assert [len(row["message_parts"]) for row in rows] == [10_000_000, 5]
+
+
+def test_a_bom_before_a_quoted_first_header_is_not_part_of_it():
+    # Left in the text, the BOM would stand before the opening quote, and the comma inside it would split the header.
+    payload = io.BytesIO(csv_bytes([["Name, full", "Conversation ID"], ["Ada", "c1"]], bom=True))
+    assert list(report_rows(payload)) == [{"name_full": "Ada", "conversation_id": "c1"}]
+
+
+def test_a_field_keeps_its_windows_line_breaks():
+    payload = io.BytesIO(csv_bytes([["message_id", "message_parts"], ["m1", "first line\r\nsecond line\rthird"]]))
+    assert list(report_rows(payload)) == [{"message_id": "m1", "message_parts": "first line\r\nsecond line\rthird"}]
