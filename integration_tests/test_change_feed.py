@@ -12,7 +12,7 @@ import math
 import pytest
 
 from .emulator import Behaviour, FreshchatEmulator
-from .harness import configured_catalog, run_connector
+from .harness import configured_catalog, run_connector, wait_for_the_next_second
 
 FAN_OUT = ["users", "conversations", "messages"]
 LISTING = "GET /v2/users/{id}/conversations"
@@ -57,6 +57,7 @@ def change_one_of_each_kind(data):
     new = data.add_conversation(user_id)
     messages.append(data.add_message(new["conversation_id"], actor_type="user")["id"])
     changed["created"] = new["conversation_id"]
+    wait_for_the_next_second()
     return changed, messages
 
 
@@ -158,6 +159,7 @@ def test_a_refused_chat_transcript_uses_message_sent_and_user_only_messages_wait
         user_only, by_agent = conversations[5], conversations[6]
         data.add_message(user_only, actor_type="user")
         data.add_message(by_agent, actor_type="agent")
+        wait_for_the_next_second()
         second = run_connector(tmp_path, "read", config, catalog, state=feed_only(emulator, first.final_state()))
         assert second.returncode == 0 and not second.errors()
         assert len([line for line in second.logs("WARN") if "only the user wrote wait for the rolling walk" in line]) == 1

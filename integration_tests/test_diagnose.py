@@ -21,7 +21,7 @@ from integration_tests.emulator import Behaviour, FreshchatEmulator
 from source_freshchat.diagnose import main
 from source_freshchat.streams.report_events import EVENTS
 
-from .harness import CONNECTOR
+from .harness import CONNECTOR, wait_for_the_next_second
 
 FAST = ["--poll-seconds", "0.05", "--creation-interval", "0", "--rate-limit-wait", "0"]
 API_KEY = "diagnose-secret-key-7Hq2Zp9Xw4Lk8Vb3"
@@ -83,7 +83,7 @@ def with_recent_activity(emulator: FreshchatEmulator, conversations: int = 4) ->
         data.assign_conversation(conversation["conversation_id"], agent_id=data.agents[0]["id"])
         data.resolve_conversation(conversation["conversation_id"])
         created.append(conversation)
-    time.sleep(1.01 - time.time() % 1)  # report windows end at the last whole second: let it pass these events
+    wait_for_the_next_second()
     return created
 
 

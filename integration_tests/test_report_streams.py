@@ -10,7 +10,7 @@ from source_freshchat.extract import reach_floor
 from source_freshchat.streams.report_events import EVENTS
 
 from .emulator import Behaviour, FreshchatEmulator
-from .harness import configured_catalog, run_connector
+from .harness import configured_catalog, run_connector, wait_for_the_next_second
 
 REPORT_STREAMS = {event.stream: event for event in EVENTS.values()}
 NUMBER_COLUMNS = {"value", "value_in_seconds"}
@@ -76,6 +76,7 @@ def test_every_report_stream_reads_exactly_the_events_of_its_window_then_only_ne
     data.add_message(conversation, actor_type="agent")
     data.resolve_conversation(conversation, label="Billing", csat=5)
     data.set_agent_status(data.agents[0]["id"], "UNAVAILABLE")
+    wait_for_the_next_second()
     second = run_connector(tmp_path, "read", config, catalog, state=first.final_state())
     assert second.returncode == 0 and not second.errors()
     since = format_timestamp(ended)

@@ -7,7 +7,7 @@ moment the state records into the past (`later`), so that a cycle of a day runs 
 from datetime import timedelta
 
 from .emulator import Behaviour, FreshchatEmulator
-from .harness import configured_catalog, later, run_connector
+from .harness import configured_catalog, later, run_connector, wait_for_the_next_second
 from .test_incremental import read_until_checkpoint
 
 FAN_OUT = ["users", "conversations", "messages"]
@@ -98,6 +98,7 @@ def test_users_created_during_a_cycle_reach_the_sync_through_conversation_create
         newcomer = data.add_user()
         conversation = data.add_conversation(newcomer["id"])
         message = data.add_message(conversation["conversation_id"], actor_type="user")
+        wait_for_the_next_second()
 
         run = account.sync()
         assert newcomer["id"] not in account.listed_users()  # the slice is the first 50 users, not the newest
