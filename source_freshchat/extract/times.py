@@ -41,8 +41,6 @@ def window_end() -> datetime:
 def report_time(value: Any, zone: tzinfo = timezone.utc) -> Optional[datetime]:
     """An event time as reports write it, in UTC: ISO-8601 or a space for the T, a time without an offset being in `zone`,
     or epoch seconds or milliseconds."""
-    if value is None or isinstance(value, bool):
-        return None
     text = str(value).strip()
     if text.isdigit():
         return moment_of(int(text))
@@ -82,7 +80,7 @@ def interval_offsets(interval: Any, start: datetime, end: datetime) -> Optional[
     (an end that is no whole quarter hour away from it). The two ends differ where the window spans a change of DST.
     """
     parts = re.split(r"[/_]", str(interval or "").strip())
-    if len(parts) != 2 or not all(parts):
+    if len(parts) != 2:
         return None
     offsets = []
     for echoed, asked in zip(parts, (start, end)):
