@@ -64,3 +64,28 @@ def test_the_interval_echo_shows_the_offset_of_the_wall_clock_at_each_end():
     )
     for unusable in (None, "", "P1D", "2026-11-01 00:00:00.0_2026-11-02 07:00:00.0", "2026-11-01 07:07:00.0_2026-11-02 07:07:00.0"):
         assert interval_offsets(unusable, start, end) is None  # absent, one end, ends that disagree, or not a zone's offset
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("2026-11-02", "2026-11-02T00:00:00+00:00"),  # a date alone is its midnight
+        ("2026-11-02 10:30", "2026-11-02T10:30:00+00:00"),
+        ("2026-11-02 10:30:00.5", "2026-11-02T10:30:00.500000+00:00"),
+        ("2026-11-02 10:30:00.123456", "2026-11-02T10:30:00.123456+00:00"),
+        ("2026-11-02 10:30:00+05", "2026-11-02T05:30:00+00:00"),  # an offset of whole hours
+    ],
+)
+def test_report_times_without_every_part_read_the_missing_parts_as_zero(value, expected):
+    assert report_time(value).isoformat() == expected
+
+
+def test_the_interval_echo_allows_the_widest_offsets_and_a_rounded_clock_but_nothing_else():
+    start, end = datetime(2026, 11, 1, 12, 0, 0, 415000, tzinfo=timezone.utc), datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
+    fourteen = timedelta(hours=14)  # Kiritimati, the furthest ahead
+    assert interval_offsets("2026-11-02 02:00:00.4_2026-11-03 02:00:00.0", start, end) == (fourteen, fourteen)
+    assert interval_offsets("2026-11-02 02:15:00.4_2026-11-03 02:15:00.0", start, end) is None  # no zone is 14:15 ahead
+    assert interval_offsets("2026-11-01 07:01:30.4_2026-11-02 07:01:30.0", start, end) is None  # 90 s off a quarter hour
+    assert interval_offsets("2026-11-01 07:00:00.4_2026-11-02 09:00:00.0", start, end) is None  # no DST shift is 2 h
+    assert interval_offsets("yesterday_today", start, end) is None
+    assert interval_offsets("2026-11-01 07:00:00.4_", start, end) is None

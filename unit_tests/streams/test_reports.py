@@ -153,7 +153,7 @@ def test_rows_more_than_a_day_before_the_window_are_left_out_and_nearer_ones_kep
     through = NOW - timedelta(hours=2)
     rows = [
         ["shared", format_timestamp(through - timedelta(hours=27))],  # the window starts an hour before `through`
-        ["zone", format_timestamp(through - timedelta(hours=25))],
+        ["zone", format_timestamp(through - timedelta(hours=25, minutes=30))],  # 24.5 h before the window
         ["new", format_timestamp(through)],
     ]
     mock_event(requests_mock, "Conversation-Created", csv_text(header, *rows))
