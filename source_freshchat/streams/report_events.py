@@ -14,9 +14,9 @@ class ReportEvent:
 
     name: str
     stream: str
+    identity: tuple  # with the time, what the key hashes where the event carries no id column, or a row lacks it
     time_column: str = "created_at"
-    natural_key: Optional[str] = None  # an id column the event carries; otherwise a hash of `identity` is the key
-    identity: tuple = ("conversation_id", "agent_id")
+    natural_key: Optional[str] = None  # an id column the event carries
 
 
 # In the order streams are registered.
@@ -30,11 +30,17 @@ EVENTS: Mapping[str, ReportEvent] = {
         ReportEvent("Conversation-Created", "conversation_created", identity=("conversation_id",)),
         ReportEvent("Conversation-Resolved", "conversation_resolved", identity=("conversation_id", "agent_id")),
         ReportEvent("Conversation-Resolution-Label", "conversation_resolution_label", identity=("conversation_id", "label", "sub_label")),
-        ReportEvent("Message-Sent", "message_sent", natural_key="message_id"),
-        ReportEvent("CSAT-Score", "csat_score", natural_key="csat_id"),
+        ReportEvent("Message-Sent", "message_sent", identity=("conversation_id", "agent_id"), natural_key="message_id"),
+        ReportEvent("CSAT-Score", "csat_score", identity=("conversation_id", "agent_id"), natural_key="csat_id"),
         ReportEvent("First-Response-Time", "first_response_time", identity=("conversation_id", "agent_id")),
-        ReportEvent("Response-Time", "response_time", natural_key="message_id"),
+        ReportEvent("Response-Time", "response_time", identity=("conversation_id", "agent_id"), natural_key="message_id"),
         ReportEvent("Resolution-Time", "resolution_time", identity=("conversation_id", "agent_id")),
-        ReportEvent("Chat-Transcript", "chat_transcript", time_column="created_time", natural_key="message_id"),
+        ReportEvent(
+            "Chat-Transcript",
+            "chat_transcript",
+            identity=("conversation_id", "agent_id"),
+            time_column="created_time",
+            natural_key="message_id",
+        ),
     )
 }
