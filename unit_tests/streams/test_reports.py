@@ -250,3 +250,37 @@ def test_links_without_times_move_the_state_only_at_the_end(requests_mock):
     assert [r["csat_id"] for r in records_of(output, "csat_score")] == ["s0", "s1"]
     states = report_states(output, "csat_score")
     assert states[0] == {} and states[-1]["created_at"] >= format_timestamp(NOW - timedelta(minutes=1))
+
+
+# A destination de-duplicates on event_id: a key that changed between versions would double every row read again.
+KEYS_OF_ONE_ROW = {
+    "agent_activity": "40dcfe14752e4539c40f30a4616d5f39",
+    "agent_intelliassign_activity": "b02094a5f57661ac025f377469323d78",
+    "conversation_agent_assigned": "ef3f216288dce30e944622d4b2fe4c7d",
+    "conversation_group_assigned": "8be3ed7f55bc2cca9b1cd51349cba6da",
+    "conversation_created": "e1e9fd2850a3a0ee810690e7a0a6e753",
+    "conversation_resolved": "cacd96ed909a0cc43bf15e55364241fd",
+    "conversation_resolution_label": "11c479a1cf9882c683cf22cfc8652569",
+    "message_sent": "345adc75430ad3d5adbd3c78f0b43c91",
+    "csat_score": "49a3edce73bc3a0b308010790b52a38a",
+    "first_response_time": "f32cfa3b7ccd00be59db0720322f9c2d",
+    "response_time": "77d973999ed62bb14df27cf9687ba492",
+    "resolution_time": "383cd080ae4725b8d7855f063f540379",
+    "chat_transcript": "3eb060b18acb81282efa722a773e639c",
+}
+
+
+def test_the_key_of_a_row_is_the_same_in_every_version():
+    row = {
+        "conversation_id": "c1",
+        "agent_id": "a1",
+        "group_id": "g1",
+        "status": "AVAILABLE",
+        "activity": "ON",
+        "label": "Billing",
+        "sub_label": "Refund",
+        "created_at": "2026-11-30T10:00:00.000Z",
+        "created_time": "2026-11-30T11:00:00.000Z",
+    }
+    keys = {stream.name: stream.row_key(row) for stream in SourceFreshchat().streams(CONFIG) if stream.name in KEYS_OF_ONE_ROW}
+    assert keys == KEYS_OF_ONE_ROW
