@@ -147,6 +147,7 @@ def test_keys_a_stream_keeps_beside_the_cursor_are_not_a_cursor(caplog):
         {"states": [{"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}, {"cursor": {"updated_time": "garbage"}}]},
         {"states": [{"cursor": {"updated_time": "garbage"}}, {"cursor": {"updated_time": "2025-02-01T00:00:00Z"}}]},
         {"c1": {"updated_time": "2025-02-01T00:00:00Z"}, "c2": "garbage"},
+        {"states": []},  # no partition read yet
     ],
 )
 def test_an_older_per_partition_state_with_an_unreadable_partition_is_read_again_from_the_start(older, caplog):
