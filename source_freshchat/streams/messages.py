@@ -66,7 +66,7 @@ class Messages(FanOutStream):
     def stream_slices(self, *, sync_mode: SyncMode, cursor_field=None, stream_state=None):
         self._verified, self._contradicted, self._skipped = 0, False, 0
         self._may_skip = sync_mode == SyncMode.incremental and self._evidence is True
-        yield from super().stream_slices(sync_mode=sync_mode, cursor_field=cursor_field, stream_state=stream_state)
+        yield from super().stream_slices(sync_mode=sync_mode)  # a fan-out stream's slices follow its plan, not these
 
     def first_page_params(self, stream_state: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         return {"page": 1, "items_per_page": PAGE_SIZE}
