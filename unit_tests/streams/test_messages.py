@@ -81,6 +81,19 @@ def test_evidence_contradicted_with_nothing_skipped_still_moves_the_cursor(reque
     assert any("does not move updated_time on new messages" in message for message in warnings_of(output))
 
 
+def test_the_newest_message_is_the_one_checked_against_updated_time(requests_mock):
+    """Messages come newest first: only the first can show that updated_time did not move with a new message."""
+    mock_two_conversations(requests_mock, newest_in_new="2025-03-10T00:00:00.000Z")
+    later_page = [
+        {"id": "m_late", "created_time": "2025-03-10T00:00:00.000Z"},
+        {"id": "m_early", "created_time": "2025-03-02T00:00:00.000Z"},
+    ]
+    requests_mock.get(f"{API}/conversations/c_new/messages", json={"messages": later_page, "link": {}})
+    output = sync({"created_time": CURSOR})
+    assert sorted(r["id"] for r in records_of(output, "messages")) == ["m_early", "m_late"]
+    assert without_discovery(final_state(output, "messages"))[EVIDENCE_KEY] is False
+
+
 def test_contradicted_evidence_stays_false_and_nothing_is_skipped_again(requests_mock):
     mock_two_conversations(requests_mock, newest_in_new="2025-03-04T00:00:00.000Z", newest_in_old="2025-03-02T00:00:00.000Z")
     output = sync({"created_time": CURSOR, EVIDENCE_KEY: False})
