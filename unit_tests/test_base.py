@@ -1,6 +1,8 @@
 """The HTTP base of the REST streams: request parameters, paging and where a next-page link may lead, ids in paths, the session."""
 
+import http.server
 import re
+import threading
 
 import pytest
 import requests.sessions
@@ -50,6 +52,42 @@ def test_the_sync_session_keeps_a_connection_for_every_request_in_flight(origin,
     settings = parse_settings({**CONFIG, "domain": origin, "num_workers": num_workers})
     adapter = Sync(settings).session.get_adapter(settings.api_base)
     assert adapter._pool_maxsize >= num_workers + 1
+
+
+class CountingConnections(http.server.BaseHTTPRequestHandler):
+    """A loopback API that keeps connections alive and counts the ones it accepted."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self):
+        super().setup()
+        type(self).connections += 1
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_sync_session_sends_its_requests_over_one_kept_connection():
+    CountingConnections.connections = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CountingConnections)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{server.server_port}"
+        session = Sync(parse_settings({**CONFIG, "domain": origin})).session
+        for _ in range(3):
+            assert session.get(f"{origin}/v2/agents", timeout=10).json() == {}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert CountingConnections.connections == 1
 
 
 def test_the_environment_proxy_settings_are_read_once_per_sync_not_per_request(requests_mock, mocker):
