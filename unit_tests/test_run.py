@@ -20,10 +20,11 @@ def check_status(capsys, config, tmp_path):
     return [message["connectionStatus"] for message in printed_messages(capsys) if message["type"] == "CONNECTION_STATUS"][0]
 
 
-def test_the_console_script_answers_spec_from_its_command_line(monkeypatch, capsys):
+def test_the_console_script_answers_spec_from_its_command_line_one_message_a_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["source-freshchat", "spec"])
     run()
-    assert [message["type"] for message in printed_messages(capsys)] == ["SPEC"]
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[-1] == "" and [json.loads(line)["type"] for line in lines[:-1]] == ["SPEC"]  # no blank line between
 
 
 def test_check_names_the_field_at_fault_before_the_spec_does(capsys, tmp_path):
