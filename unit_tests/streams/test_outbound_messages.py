@@ -6,7 +6,7 @@ import pytest
 
 from source_freshchat.streams.outbound_messages import with_created_time
 
-from ..conftest import API, records_of, run_read
+from ..conftest import API, envelope, records_of, run_read
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,13 @@ def test_outbound_messages_refused_by_the_account_is_an_empty_stream_with_a_warn
 def test_outbound_messages_keep_a_created_time_they_have_and_records_without_created_on():
     for record in ({"message_id": "1"}, {"created_on": 1735689600000, "created_time": "given"}, {"created_on": True}):
         assert with_created_time(record) == record
+
+
+def test_a_read_gives_every_outbound_message_its_created_time(requests_mock):
+    page = [{"message_id": "1", "created_on": 1713432475}, {"message_id": "2", "created_on": 1713432475442}]
+    requests_mock.get(f"{API}/outbound-messages", json=envelope("outbound_messages", page))
+    records = records_of(run_read(["outbound_messages"]), "outbound_messages")
+    assert [(record["message_id"], record["created_time"]) for record in records] == [
+        ("1", "2024-04-18T09:27:55.000Z"),
+        ("2", "2024-04-18T09:27:55.442Z"),
+    ]
