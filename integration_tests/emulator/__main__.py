@@ -51,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     readings.add_argument("--report-time-format", choices=("iso", "space", "epoch_s", "epoch_ms"), default="iso")
     readings.add_argument("--no-report-interval", action="store_true", help="a job's poll does not echo its window")
     readings.add_argument("--no-account-time-zone", action="store_true", help="accounts/configuration has no timezone")
+    readings.add_argument("--no-report-links-of-empty-pieces", action="store_true", help="a piece without rows has no link")
     readings.add_argument("--report-payload", choices=("zip", "csv"), default="zip")
     readings.add_argument("--report-header-style", choices=("snake", "title"), default="snake")
     readings.add_argument("--long-message-chars", type=int, default=0, help="add one message this long (a pasted log) to the data")
@@ -79,6 +80,7 @@ def main(argv=None) -> None:
         report_time_zone=args.report_time_zone,
         report_time_format=args.report_time_format,
         report_interval_echo=not args.no_report_interval,
+        report_links_of_empty_pieces=not args.no_report_links_of_empty_pieces,
         account_time_zone=not args.no_account_time_zone,
         report_payload=args.report_payload,
         report_header_style=args.report_header_style,

@@ -64,6 +64,7 @@ class Behaviour:
     report_time_zone: Optional[str] = None  # an IANA zone: report times (rows, links, interval) are local, without an offset
     report_time_format: str = "iso"  # row times: "iso", "space" (2025-07-10 19:47:55.442), "epoch_s" or "epoch_ms"
     report_interval_echo: bool = True  # a poll's answer echoes the job's window as `interval`; False: no interval
+    report_links_of_empty_pieces: bool = True  # a piece of the window without rows has a link too; False: none (no rows: no links)
     account_time_zone: bool = True  # accounts/configuration has a `timezone` (report_time_zone when set); False: none
 
     def __post_init__(self):

@@ -200,6 +200,7 @@ class ReportDesk:
                     "link": {"href": self._signed_link(job, number, behaviour)},
                 }
                 for number, piece in enumerate(job.pieces, start=1)
+                if piece.rows or behaviour.report_links_of_empty_pieces
             ]
         return {**answer, "status": "COMPLETED", "links": links}
 

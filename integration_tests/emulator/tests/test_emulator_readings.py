@@ -127,6 +127,17 @@ def test_a_long_message_is_one_whole_field_of_the_transcript(reports, emu, unlim
     assert json.loads(row["message_parts"]) == [{"text": {"content": text}}]
 
 
+def test_pieces_without_rows_may_have_no_link(reports, emu):
+    emu.behaviour.report_link_hours = 24
+    emu.data.add_message(next(iter(emu.data.conversations)), actor_type="user")  # now: only the last piece has a row
+    start, end = days_ago(3), days_ago(-1 / 24)
+    assert len(reports.links("Chat-Transcript", start, end)) == 4
+    emu.behaviour.report_links_of_empty_pieces = False
+    (link,) = reports.links("Chat-Transcript", start, end)
+    assert link["to"] == end and len(table(download(link))) == 1
+    assert reports.links("Chat-Transcript", days_ago(5), days_ago(4)) == []
+
+
 def test_unknown_readings_are_refused_when_the_behaviour_is_made():
     for bad in ({"report_daily_quota_scope": "planet"}, {"report_time_format": "rfc2822"}, {"report_time_zone": "Mars/Olympus"}):
         with pytest.raises(Exception):
@@ -137,8 +148,9 @@ def test_the_command_line_sets_every_reading():
     args = parse_args(
         ["--report-max-window", "Chat-Transcript=24", "--report-max-window", "720", "--report-daily-quota", "120"]
         + ["--report-time-zone", NEW_YORK, "--no-report-interval", "--report-time-format", "space", "--long-message-chars", "10"]
+        + ["--no-report-links-of-empty-pieces"]
     )
     assert window_limits(args.report_max_window) == {"Chat-Transcript": 24.0, "*": 720.0}
     assert (args.report_daily_quota, args.report_time_zone, args.report_time_format) == (120, NEW_YORK, "space")
-    assert args.no_report_interval
+    assert args.no_report_interval and args.no_report_links_of_empty_pieces
     assert args.long_message_chars == 10 and args.report_daily_quota_scope == "event" and not args.no_account_time_zone
