@@ -23,4 +23,4 @@ USER airbyte
 WORKDIR /home/airbyte
 
 LABEL io.airbyte.name=freshchat-airbyte/source-freshchat
-LABEL io.airbyte.version=0.3.2
+LABEL io.airbyte.version=0.3.3

@@ -162,6 +162,25 @@ def test_a_backfill_under_a_window_limit_and_a_daily_quota_finishes_over_several
         assert refusals(emulator) == 1  # the first sync learned the 24 h window; later syncs asked in pieces at once
 
 
+def test_a_backfill_through_quiet_days_whose_pieces_have_no_links_moves_on_each_sync(tmp_path):
+    """Where Freshchat gives an empty piece no link, a sync may read no link at all: its state must still move past them."""
+    readings = {"report_links_of_empty_pieces": False, "report_max_window_hours": {"*": 24}, "report_daily_quota": 3}
+    with report_emulator(**readings) as emulator:
+        conversation_id = next(iter(emulator.data.conversations))
+        message = emulator.data.add_message(conversation_id, actor_type="user")  # the only row of the last six days
+        started, state, syncs = days_ago(6), None, []
+        for _ in range(3):
+            run = read_reports(emulator, tmp_path, ["chat_transcript"], state=state, start_date=started)
+            assert run.returncode == 0 and not run.errors(), run.stderr[-2000:]
+            syncs.append(run)
+            state = run.final_state()
+            emulator.new_day()
+        assert syncs[0].records("chat_transcript") == [] and any("continues next sync" in line for line in syncs[0].logs("WARN"))
+        assert [record["message_id"] for run in syncs for record in run.records("chat_transcript")] == [message["id"]]
+        windows = [(job.start, job.end) for job in emulator.reports._jobs.values() if job.event == "Chat-Transcript"]
+        assert len(windows) == len(set(windows)) == 7  # 3 pieces, then 4 from an hour before where the first sync stopped
+
+
 def test_a_window_refused_even_at_an_hour_fails_its_stream_with_freshchats_words(tmp_path):
     with report_emulator(report_max_window_hours={"CSAT-Score": 0.5}) as emulator:
         history(emulator, 1)

@@ -112,9 +112,9 @@ class ReportStream(CheckpointMixin, Stream):
         try:
             for piece in self._extract.pieces(self._read):
                 self._pieces.append(piece)
-                if not piece.links:  # nothing happened in its window
-                    self._through = max(self._through or piece.end, piece.end)
-                for index, _ in enumerate(piece.links):
+                # A piece without links (nothing happened in its window) is a slice too: the CDK checkpoints only after a
+                # slice, so a sync whose pieces were all empty would otherwise keep the old state and ask for them again.
+                for index in range(len(piece.links)) if piece.links else [None]:
                     yield {"piece": len(self._pieces) - 1, "link": index}
         except ReportError as error:
             if not error.refused:
@@ -142,24 +142,25 @@ class ReportStream(CheckpointMixin, Stream):
     ) -> Iterable[Mapping[str, Any]]:
         assert stream_slice is not None  # stream_slices, which the CDK runs first, hands out the piece
         piece, index = self._pieces[stream_slice["piece"]], stream_slice["link"]
-        for row in self._extract.link_rows(piece, index):
-            moment = self._extract.report_time(row.get(self.cursor_field))
-            if moment is not None and moment < self._start - ZONE_MARGIN:
-                continue  # the read was shared with a consumer that needed an earlier start
-            yield self.record_of(row)
+        if index is not None:
+            for row in self._extract.link_rows(piece, index):
+                moment = self._extract.report_time(row.get(self.cursor_field))
+                if moment is not None and moment < self._start - ZONE_MARGIN:
+                    continue  # the read was shared with a consumer that needed an earlier start
+                yield self.record_of(row)
         self._read_through(piece, index)
 
-    def _read_through(self, piece: ReportJob, index: int) -> None:
-        """After link `index` of a piece (links in time order): everything before its end, or the piece's after the last, is read.
+    def _read_through(self, piece: ReportJob, index: Optional[int]) -> None:
+        """After link `index` of a piece (links in time order; None: it has none): everything before its end, or the piece's
+        after the last, is read.
 
         A link's end counts only where its zone is certain; otherwise the state waits for the end of the piece, a time
         this connector asked for.
         """
-        end = piece.links[index].end
-        if index == len(piece.links) - 1:
+        if index is None or index == len(piece.links) - 1:
             moment: Optional[datetime] = piece.end
-        elif self._extract.time_is_certain(end):
-            moment = self._extract.report_time(end)
+        elif self._extract.time_is_certain(piece.links[index].end):
+            moment = self._extract.report_time(piece.links[index].end)
         else:
             moment = None
         if moment is not None and (self._through is None or moment > self._through):

@@ -1,5 +1,6 @@
 """The report streams: one per Extract API event, typed by schema, windowed, checkpointed per downloaded link."""
 
+import re
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -94,6 +95,44 @@ def test_an_incremental_window_starts_at_the_state_less_the_overlap(requests_moc
     body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
     assert body["start"] == format_timestamp(through - timedelta(minutes=30))
     assert body["event"] == "Conversation-Created"
+
+
+def test_a_start_date_after_the_state_wins_over_the_state(requests_mock):
+    """A start date moved forward since the last sync: nothing before it is read, whatever the state says."""
+    mock_event(requests_mock, "Conversation-Created", csv_text(["conversation_id", "created_at"]))
+    start_date = NOW - timedelta(days=1)
+    run_read(
+        ["conversation_created"],
+        config={**CONFIG, "start_date": format_timestamp(start_date)},
+        sync_mode=SyncMode.incremental,
+        state={"conversation_created": {"created_at": format_timestamp(NOW - timedelta(days=3))}},
+    )
+    body = next(r.json() for r in requests_mock.request_history if r.method == "POST")
+    assert body["start"] == format_timestamp(start_date)
+
+
+def test_a_backfill_the_quota_stops_says_how_far_it_read_and_keeps_what_it_learned(requests_mock):
+    """Pieces of the 24 h window the state remembers; the third creation meets the daily quota, ten hours from freeing up."""
+    start = NOW.replace(microsecond=0) - timedelta(days=4)
+    created = []
+
+    def create(request, context):
+        created.append(request.json())
+        if len(created) > 2:
+            context.status_code, context.headers["Retry-After"] = 429, "36000"
+            return {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Daily limit reached"}
+        context.status_code = 202
+        return {"id": f"job-{len(created)}"}
+
+    requests_mock.post(f"{API}/reports/raw", json=create)
+    requests_mock.get(re.compile(f"{API}/reports/raw/job-[0-9]"), json={"status": "COMPLETED", "links": []})  # nothing happened
+    overlap = timedelta(minutes=CONFIG.get("feed_overlap_minutes", 60))
+    state = {"csat_score": {"created_at": format_timestamp(start + overlap), "report_window_hours": 24}}
+    output = run_read(["csat_score"], sync_mode=SyncMode.incremental, state=state)
+    assert [body["start"] for body in created[:2]] == [format_timestamp(start), format_timestamp(start + timedelta(days=1))]
+    warnings = [m.log.message for m in output.logs if m.log.message.startswith("csat_score: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("csat_score: 2 of 4 days read; continues next sync. Freshchat's quota")
+    assert report_states(output, "csat_score")[-1] == {"created_at": format_timestamp(start + timedelta(days=2)), "report_window_hours": 24}
 
 
 def test_a_start_date_beyond_the_15_month_reach_is_clamped_with_a_log_line(requests_mock):
