@@ -111,14 +111,13 @@ def test_a_start_date_after_the_state_wins_over_the_state(requests_mock):
     assert body["start"] == format_timestamp(start_date)
 
 
-def test_a_backfill_the_quota_stops_says_how_far_it_read_and_keeps_what_it_learned(requests_mock):
-    """Pieces of the 24 h window the state remembers; the third creation meets the daily quota, ten hours from freeing up."""
-    start = NOW.replace(microsecond=0) - timedelta(days=4)
+def quota_after(requests_mock, creations: int) -> list:
+    """Job creation succeeds `creations` times, then meets the daily quota, ten hours from freeing up; every job is empty."""
     created = []
 
     def create(request, context):
         created.append(request.json())
-        if len(created) > 2:
+        if len(created) > creations:
             context.status_code, context.headers["Retry-After"] = 429, "36000"
             return {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Daily limit reached"}
         context.status_code = 202
@@ -126,13 +125,33 @@ def test_a_backfill_the_quota_stops_says_how_far_it_read_and_keeps_what_it_learn
 
     requests_mock.post(f"{API}/reports/raw", json=create)
     requests_mock.get(re.compile(f"{API}/reports/raw/job-[0-9]"), json={"status": "COMPLETED", "links": []})  # nothing happened
+    return created
+
+
+def deferral_warnings(output, stream):
+    return [m.log.message for m in output.logs if m.log.message.startswith(f"{stream}: ") and "continues next sync" in m.log.message]
+
+
+def test_a_backfill_the_quota_stops_says_how_far_it_read_and_keeps_what_it_learned(requests_mock):
+    """Pieces of the 24 h window the state remembers; the third creation meets the quota."""
+    start = NOW.replace(microsecond=0) - timedelta(days=4)
+    created = quota_after(requests_mock, 2)
     overlap = timedelta(minutes=CONFIG.get("feed_overlap_minutes", 60))
     state = {"csat_score": {"created_at": format_timestamp(start + overlap), "report_window_hours": 24}}
     output = run_read(["csat_score"], sync_mode=SyncMode.incremental, state=state)
     assert [body["start"] for body in created[:2]] == [format_timestamp(start), format_timestamp(start + timedelta(days=1))]
-    warnings = [m.log.message for m in output.logs if m.log.message.startswith("csat_score: ")]
-    assert len(warnings) == 1 and warnings[0].startswith("csat_score: 2 of 4 days read; continues next sync. Freshchat's quota")
+    (warning,) = deferral_warnings(output, "csat_score")
+    assert warning.startswith("csat_score: 2 of 4 days read; continues next sync. Freshchat's quota")
     assert report_states(output, "csat_score")[-1] == {"created_at": format_timestamp(start + timedelta(days=2)), "report_window_hours": 24}
+
+
+def test_a_backfill_the_quota_stops_at_once_read_nothing_even_after_a_start_date_moved_forward(requests_mock):
+    quota_after(requests_mock, 0)
+    state = {"csat_score": {"created_at": format_timestamp(NOW - timedelta(days=4)), "report_window_hours": 24}}
+    config = {**CONFIG, "start_date": format_timestamp(NOW.replace(microsecond=0) - timedelta(days=2))}
+    output = run_read(["csat_score"], config=config, sync_mode=SyncMode.incremental, state=state)
+    (warning,) = deferral_warnings(output, "csat_score")
+    assert warning.startswith("csat_score: 0 of 2 days read;")
 
 
 def test_a_start_date_beyond_the_15_month_reach_is_clamped_with_a_log_line(requests_mock):
