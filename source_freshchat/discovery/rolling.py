@@ -150,13 +150,15 @@ class RollingWalk:
             self._slice,
             slice_through=users[-1][1] if users else None,
             slice_users=len(users),
-            # users out of created_time order (no created_time) cannot be bounded: the slice took the rest of the cycle
-            slice_ends_cycle=(ends_cycle or users[-1][1] is None) if users else True,
+            slice_ends_cycle=ends_cycle if users else True,
         )
         self._log("planned")
 
     def _list_slice(self, after: Optional[str], on_behalf_of: str) -> Tuple[List[User], bool]:
-        """The next `size` users created after `after`, and the users created at the same moment as the last; True at the end."""
+        """The next `size` users created after `after`, and the users created at the same moment as the last; True at the end.
+
+        Users listed out of created_time order (whose times then read as None) cannot bound a slice: it takes the rest.
+        """
         users: List[User] = []
         listing = self._walk.users_between(after, None, on_behalf_of)
         for user_id, created in listing:
@@ -208,7 +210,6 @@ class RollingWalk:
                 conversations_done=conversations,
                 slice_through=None,
                 slice_users=0,
-                slice_ends_cycle=False,
             ),
             None,
         )
