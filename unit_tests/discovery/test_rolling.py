@@ -99,8 +99,27 @@ def user_filters(requests_mock):
     ]
 
 
+def rolling_written(output, stream="conversations") -> Mapping:
+    """The rolling position as the final state writes it, before from_state would read a bad count as 0."""
+    return final_state(output, stream)["discovery"]["rolling"]
+
+
 def rolling_of(output, stream="conversations") -> Optional[RollingPosition]:
     return DiscoveryRecord.from_state(final_state(output, stream)).rolling
+
+
+def fresh_cycle(cycle: int) -> Mapping:
+    """A position at the start of a cycle, before its first slice: nothing walked, nothing under way."""
+    return {
+        "cycle": cycle,
+        "cycle_started": None,
+        "walked_through": None,
+        "users_done": 0,
+        "conversations_done": 0,
+        "slice_through": None,
+        "slice_users": 0,
+        "slice_ends_cycle": False,
+    }
 
 
 def position(cycle_started: Optional[datetime] = None, users_done: int = 0) -> RollingPosition:
@@ -137,8 +156,17 @@ def test_a_feed_sync_walks_the_next_slice_and_emits_what_changed_since_its_users
     assert user_filters(requests_mock) == [{"created_from": created(119)}]
     emitted = {record["conversation_id"] for record in records_of(output, "conversations")}
     assert emitted == {"c2", "c130", "c190"}  # the feed's, and the property-only edits in the slice; c260 waits for its slice
-    after = rolling_of(output)
-    assert (after.walked_through, after.users_done, after.slice_through, after.cycle) == (created(219), 220, None, 1)
+    assert rolling_written(output) == {
+        **rolling_state(400)["conversations"]["discovery"]["rolling"],
+        "cycle": 1,
+        "cycle_started": format_timestamp(NOW - timedelta(hours=7)),
+        "walked_through": created(219),
+        "users_done": 220,
+        "conversations_done": 100,  # the slice's; the 120 users before it were counted as none in this state
+        "slice_through": None,
+        "slice_users": 0,
+        "slice_ends_cycle": False,
+    }
     assert any("rolling walk: users 121–220 of ~400 (cycle 1, 55% done, complete by" in m.log.message for m in output.logs)
 
 
@@ -165,8 +193,7 @@ def test_the_slice_that_reaches_the_last_user_ends_the_cycle_and_the_next_starts
     started = format_timestamp(NOW - timedelta(hours=30))
     output = sync(rolling_state(130, walked_through=created(99), users_done=100, conversations_done=100, cycle_started=started, cycle=3))
     assert listed_users(requests_mock) == list(range(100, 130))
-    after = rolling_of(output)
-    assert (after.cycle, after.walked_through, after.users_done, format_timestamp(after.reread_from)) == (4, None, 0, started)
+    assert rolling_written(output) == {**fresh_cycle(4), "reread_from": started}
     record = DiscoveryRecord.from_state(final_state(output, "conversations"))
     assert (record.walk_users, record.walk_conversations) == (130, 100 + 30)  # the account's size, as the cycle found it
     requests_mock.reset_mock()
@@ -247,9 +274,8 @@ def test_a_full_walk_never_resumes_from_a_slices_checkpoint(requests_mock):
     state["conversations"]["resume"] = {"after_user_created": created(40)}
     output = sync(state, discovery="walk")
     assert listed_users(requests_mock) == list(range(60))
-    assert rolling_of(output) == RollingPosition(
-        reread_from=DiscoveryRecord.from_state(final_state(output, "conversations")).last_full_walk
-    )
+    walk_started = format_timestamp(DiscoveryRecord.from_state(final_state(output, "conversations")).last_full_walk)
+    assert rolling_written(output) == {**fresh_cycle(1), "reread_from": walk_started}
 
 
 def test_a_changed_interval_resizes_the_next_slice(requests_mock):
@@ -308,3 +334,41 @@ def test_a_slice_reads_back_five_minutes_before_its_users_were_last_walked(reque
         requests_mock.get(f"{API}/conversations/c{index}", json={"conversation_id": f"c{index}", "updated_time": updated})
     output = sync(rolling_state(60))
     assert {record["conversation_id"] for record in records_of(output, "conversations")} == {"c2", "c5"}
+
+
+def test_a_sync_with_no_users_left_after_the_position_completes_the_cycle(requests_mock):
+    mock_users(requests_mock, 60)
+    started = format_timestamp(NOW - timedelta(hours=30))
+    output = sync(rolling_state(60, walked_through=created(59), users_done=60, cycle=2, cycle_started=started))
+    assert listed_users(requests_mock) == []
+    assert rolling_written(output) == {**fresh_cycle(3), "reread_from": started}
+    lines = [m.log.message for m in output.logs if m.log.message.startswith("rolling walk:")]
+    assert lines == ["rolling walk: no users left after the position, so cycle 2 is complete (of ~60 users)"]
+
+
+def test_a_user_created_at_the_same_moment_as_the_slices_last_goes_into_the_slice(requests_mock):
+    mock_users(requests_mock, 120, created_at=lambda i: created(49 if i == 50 else i))  # only u49 and u50 share a moment
+    output = sync(rolling_state(120, since_last_sync=timedelta(minutes=1)))  # a floor-sized slice of 50
+    assert listed_users(requests_mock) == list(range(51))
+    assert rolling_of(output).walked_through == created(49)
+
+
+def test_streams_at_different_places_in_the_users_each_walk_their_own_slice(requests_mock):
+    mock_users(requests_mock, 400)
+    state = rolling_state(400)
+    messages = {**state["messages"]["discovery"]}
+    messages["rolling"] = {**messages["rolling"], "walked_through": created(199), "users_done": 200}
+    output = sync({**state, "messages": {**state["messages"], "discovery": messages}}, streams=("conversations", "messages"))
+    assert not output.errors
+    assert len(user_filters(requests_mock)) == 2 and user_filters(requests_mock)[1] == {"created_from": created(199)}
+    walked_through = (rolling_of(output, "conversations").walked_through, rolling_of(output, "messages").walked_through)
+    assert walked_through == (created(99), created(299))
+
+
+def test_messages_replaying_the_slice_tells_airbyte_how_much_it_will_read(requests_mock):
+    mock_users(requests_mock, 400)
+    recent = {"id": "m50", "created_time": format_timestamp(NOW - timedelta(hours=1))}
+    requests_mock.get(f"{API}/conversations/c50/messages", json={"messages": [recent]})
+    output = sync(rolling_state(400), streams=("conversations", "messages"))
+    assert [record["id"] for record in records_of(output, "messages")] == ["m50"]
+    assert any(m.trace.estimate and m.trace.estimate.name == "messages" for m in output.trace_messages)
