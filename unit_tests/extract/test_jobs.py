@@ -10,7 +10,7 @@ import pytest
 
 from source_freshchat.config import format_timestamp
 from source_freshchat.extract import ReportError
-from source_freshchat.extract.jobs import refuses_event, stated_limit
+from source_freshchat.extract.jobs import describe_length, refuses_event, stated_limit
 from source_freshchat.extract.times import report_time
 
 from ..conftest import API
@@ -438,6 +438,29 @@ def test_the_limit_a_refusal_states_is_the_longest_one_shorter_than_the_window()
     assert stated_limit("must not exceed 24 hours", timedelta(hours=24)) is None  # not shorter: halve instead
     assert stated_limit("at most 1 month", timedelta(days=90)) == timedelta(days=28)
     assert stated_limit("too long", timedelta(days=3)) is None
+    assert stated_limit("Range must be between 1 hour and 31 days", timedelta(days=90)) == timedelta(days=31)
+    assert stated_limit("at most 12 hr", timedelta(days=2)) == timedelta(hours=12)
+    assert stated_limit("at most 2 weeks", timedelta(days=30)) == timedelta(days=14)
+
+
+def test_the_refusal_log_gives_lengths_in_hours_below_two_days_and_in_days_from_there():
+    assert describe_length(timedelta(hours=47)) == "47 hours"
+    assert describe_length(timedelta(hours=48) - timedelta(seconds=1)) == "48 hours"
+    assert describe_length(timedelta(hours=48)) == "2 days"
+
+
+def test_of_the_windows_learned_for_an_event_the_shortest_is_kept(clock):
+    extract = client(clock)
+    for hours in (48, 24, 36):
+        extract.learn_window("Chat-Transcript", hours)
+    assert extract.window_hours("Chat-Transcript") == 24
+
+
+def test_a_consumer_that_needs_a_later_end_widens_the_shared_read_before_it_is_cut(clock):
+    extract = client(clock)
+    read = extract.want("Message-Sent", START, END)
+    assert extract.want("Message-Sent", START + timedelta(days=1), END + timedelta(days=1)) is read
+    assert (read.start, read.end) == (START, END + timedelta(days=1))
 
 
 def test_a_window_learned_by_an_earlier_sync_cuts_pieces_before_any_refusal(requests_mock, clock):
