@@ -331,6 +331,33 @@ def test_a_ready_report_is_not_held_back_by_another_job_waiting_for_the_creation
     assert sum(clock.sleeps) == pytest.approx(CREATION_QUOTA_SECONDS + 2.0)  # created when the quota allows, polled 2 s later
 
 
+def test_a_job_waiting_for_the_creation_quota_is_created_when_it_frees_up_not_at_another_jobs_next_poll(requests_mock, clock):
+    requests_mock.post(
+        REPORTS, [{"json": {"id": "j1"}}, {"status_code": 429, "headers": {"Retry-After": "1"}, "json": {}}, {"json": {"id": "j2"}}]
+    )
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
+    extract = client(clock)
+    extract.want("CSAT-Score", START, END)
+    links(extract, extract.want("Response-Time", START, END))
+    # Created once the quota's second is up and polled 2 s later: not held until j1's poll at 2 s.
+    assert sum(clock.sleeps) == pytest.approx(1.0 + 2.0)
+
+
+def test_a_second_consumer_of_a_finished_read_gets_its_pieces_without_asking_freshchat_anything(requests_mock, clock):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    requests_mock.get(f"{REPORTS}/j2", json={"status": "IN_PROGRESS"})
+    extract = client(clock)
+    read = extract.want("CSAT-Score", START, END)
+    extract.want("Response-Time", START, END)
+    first = links(extract, read)
+    asked = requests_mock.call_count
+    clock.now += 60  # the first consumer's rows took a minute: j2's next poll is due, but nobody waits for it yet
+    assert links(extract, extract.want("CSAT-Score", START, END)) == first
+    assert requests_mock.call_count == asked
+
+
 # -- windows Freshchat refuses as too long ---------------------------------------------------------
 class FakeExtractAPI:
     """Jobs that complete at once with one link; a window over `limit` is refused in `refusal`'s words; `quota` creations."""
@@ -485,6 +512,18 @@ def test_pieces_are_created_at_most_three_ahead_of_the_one_a_reader_waits_for(re
     assert len(list(pieces)) == 4 and len(api.windows) == 6
 
 
+def test_a_read_no_consumer_waits_for_yet_has_its_first_three_pieces_created_meanwhile(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    extract = client(clock)
+    for event in ("CSAT-Score", "Response-Time"):
+        extract.learn_window(event, 24)
+    first = extract.want("CSAT-Score", START, START + timedelta(days=6))
+    later = extract.want("Response-Time", START, START + timedelta(days=6))
+    next(extract.pieces(first))
+    assert [piece.job_id is not None for piece in later.pieces] == [True] * 3 + [False] * 3
+    assert len(api.windows) == 6
+
+
 # -- quotas ----------------------------------------------------------------------------------------
 def test_a_quota_that_asks_for_longer_than_the_bound_ends_the_read_at_its_last_finished_piece(requests_mock, clock):
     api = FakeExtractAPI(requests_mock)
@@ -528,6 +567,23 @@ def test_a_poll_that_asks_for_a_long_wait_waits_no_longer_than_the_quota_bound(r
     extract = client(clock)
     links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
     assert max(clock.sleeps) == pytest.approx(600.0)
+
+
+def test_quota_waits_that_add_up_to_a_second_past_the_bound_leave_the_rest_of_the_read_to_a_later_sync(requests_mock, clock, caplog):
+    quota = [{"status_code": 429, "headers": {"Retry-After": seconds}, "json": {}} for seconds in ("61", "61", "59")]
+    requests_mock.post(REPORTS, [*quota, {"json": {"id": "j1"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    extract = client(clock, report_quota_wait_minutes=3)
+    read = extract.want("CSAT-Score", START, FOUR_DAYS_END)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert list(extract.pieces(read)) == []
+    assert read.deferred is not None and requests_mock.call_count == 3  # 181 s asked in all, over the 180 s bound
+    assert any(
+        message.endswith(
+            "the rest of the CSAT-Score report for 2026-11-01T00:00:00.000Z to 2026-11-05T00:00:00.000Z waits for a later sync"
+        )
+        for message in caplog.messages
+    )
 
 
 # -- the zone of report times written without an offset --------------------------------------------
