@@ -3,17 +3,20 @@ Freshchat accepts, expired links replaced, and the zone of report times found.""
 
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import List, Optional
 
 import pytest
+import requests
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from source_freshchat.config import format_timestamp
-from source_freshchat.extract import ReportError
+from source_freshchat.config import format_timestamp, parse_settings
+from source_freshchat.extract import ExtractClient, ReportError
 from source_freshchat.extract.jobs import describe_length, refuses_event, stated_limit
 from source_freshchat.extract.times import report_time
 
-from ..conftest import API
+from ..conftest import API, API_KEY, CONFIG
 from .conftest import (
     END,
     FOUR_DAYS_END,
@@ -649,3 +652,101 @@ def test_where_nothing_tells_the_zone_times_read_as_utc_with_one_warning(request
         "window, no time zone in the account's configuration)"
     ]
     assert len([request for request in requests_mock.request_history if "configuration" in request.path]) == 1
+
+
+def test_times_that_carry_an_offset_or_none_need_no_zone_and_ask_the_account_nothing(requests_mock, clock, caplog):
+    requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert extract.report_time(None) is None
+        assert format_timestamp(extract.report_time("2026-11-02T10:00:00+01:00")) == "2026-11-02T09:00:00.000Z"
+    assert requests_mock.call_count == 0 and not [m for m in caplog.messages if "written without an offset" in m]
+
+
+def test_an_echo_across_a_change_of_dst_that_the_account_does_not_confirm_reads_times_at_the_offset_of_the_windows_start(
+    requests_mock, clock
+):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: f"{start.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}_{end.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}"
+    requests_mock.get(f"{API}/accounts/configuration", status_code=404, json={})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))  # New York leaves DST on 2026-11-01: -4 h, then -5 h
+    assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T14:00:00.000Z"
+
+
+@pytest.fixture
+def no_real_sleep(monkeypatch):
+    """A retry the account probe must not make would otherwise wait in the CDK's backoff for real."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+
+def read_with_account_answers(requests_mock, clock, caplog, answers: List[dict]) -> tuple:
+    """The UTC time of a report time without an offset, where no echo shows a zone and the account's configuration
+    answers `answers` in turn (a later one only if the probe asks again); with the log and the probes made."""
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    configuration = requests_mock.get(f"{API}/accounts/configuration", answers)
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        moment = format_timestamp(extract.report_time("2026-11-02 10:00:00"))
+    return moment, caplog.messages, configuration.call_count
+
+
+NEW_YORK_ACCOUNT = {"json": {"timezone": "America/New_York"}}  # what a probe asked again would get: times would shift
+UTC_FALLBACK = "Report times written without an offset are read as UTC: nothing tells their zone"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 429])
+def test_a_refused_account_configuration_reads_report_times_as_utc_and_is_asked_once(requests_mock, clock, caplog, no_real_sleep, status):
+    moment, messages, probes = read_with_account_answers(
+        requests_mock, clock, caplog, [{"status_code": status, "json": {}}, NEW_YORK_ACCOUNT]
+    )
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert f"Skipping GET /v2/accounts/configuration: HTTP {status}, no time zone from the account" in messages
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+    assert not any(m.startswith("Could not read the account's time zone") for m in messages)  # an answer, not a failure
+
+
+@pytest.mark.parametrize("failure", [{"status_code": 500, "json": {}}, {"exc": requests.ConnectionError("reset")}])
+def test_an_account_configuration_that_cannot_be_read_is_logged_asked_once_and_times_read_as_utc(
+    requests_mock, clock, caplog, no_real_sleep, failure
+):
+    moment, messages, probes = read_with_account_answers(requests_mock, clock, caplog, [failure, NEW_YORK_ACCOUNT])
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert any(m.startswith("Could not read the account's time zone: ") for m in messages)
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+
+
+@pytest.mark.parametrize("zone", ["", 5])
+def test_an_account_configuration_whose_zone_is_empty_or_not_a_name_reads_times_as_utc_without_an_error(requests_mock, clock, caplog, zone):
+    moment, messages, probes = read_with_account_answers(requests_mock, clock, caplog, [{"json": {"timezone": zone}}])
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+    assert not any(m.startswith("Could not read the account's time zone") for m in messages)
+
+
+class RecordingBudget(APIBudget):
+    """The sync's budget, with a note of every request it let go."""
+
+    def __init__(self) -> None:
+        super().__init__(policies=[])
+        self.requests: List[tuple] = []
+
+    def acquire_call(self, request, block: bool = True, timeout: Optional[float] = None) -> None:
+        self.requests.append((request.method, request.path_url))
+        super().acquire_call(request, block, timeout)
+
+
+def test_the_extract_apis_requests_go_through_the_syncs_budget_with_the_token_and_ask_for_json(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    configuration = requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    budget = RecordingBudget()
+    extract = ExtractClient(parse_settings(CONFIG), budget, clock=clock, sleep=clock.sleep)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    extract.report_time("2026-11-02 10:00:00")
+    assert budget.requests == [("POST", "/v2/reports/raw"), ("GET", "/v2/reports/raw/0"), ("GET", "/v2/accounts/configuration")]
+    creation, probe = requests_mock.request_history[0], configuration.last_request
+    assert probe.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert creation.headers["Accept"] == probe.headers["Accept"] == "application/json"
