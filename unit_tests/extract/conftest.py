@@ -36,6 +36,8 @@ class FakeClock:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")  # as time.sleep, which the client uses in a sync
         self.sleeps.append(seconds)
         self.now += seconds
 

@@ -3,17 +3,20 @@ Freshchat accepts, expired links replaced, and the zone of report times found.""
 
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import List, Optional
 
 import pytest
+import requests
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 
-from source_freshchat.config import format_timestamp
-from source_freshchat.extract import ReportError
-from source_freshchat.extract.jobs import refuses_event, stated_limit
+from source_freshchat.config import format_timestamp, parse_settings
+from source_freshchat.extract import ExtractClient, ReportError
+from source_freshchat.extract.jobs import describe_length, refuses_event, stated_limit
 from source_freshchat.extract.times import report_time
 
-from ..conftest import API
+from ..conftest import API, API_KEY, CONFIG
 from .conftest import (
     END,
     FOUR_DAYS_END,
@@ -331,6 +334,33 @@ def test_a_ready_report_is_not_held_back_by_another_job_waiting_for_the_creation
     assert sum(clock.sleeps) == pytest.approx(CREATION_QUOTA_SECONDS + 2.0)  # created when the quota allows, polled 2 s later
 
 
+def test_a_job_waiting_for_the_creation_quota_is_created_when_it_frees_up_not_at_another_jobs_next_poll(requests_mock, clock):
+    requests_mock.post(
+        REPORTS, [{"json": {"id": "j1"}}, {"status_code": 429, "headers": {"Retry-After": "1"}, "json": {}}, {"json": {"id": "j2"}}]
+    )
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
+    extract = client(clock)
+    extract.want("CSAT-Score", START, END)
+    links(extract, extract.want("Response-Time", START, END))
+    # Created once the quota's second is up and polled 2 s later: not held until j1's poll at 2 s.
+    assert sum(clock.sleeps) == pytest.approx(1.0 + 2.0)
+
+
+def test_a_second_consumer_of_a_finished_read_gets_its_pieces_without_asking_freshchat_anything(requests_mock, clock):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    requests_mock.get(f"{REPORTS}/j2", json={"status": "IN_PROGRESS"})
+    extract = client(clock)
+    read = extract.want("CSAT-Score", START, END)
+    extract.want("Response-Time", START, END)
+    first = links(extract, read)
+    asked = requests_mock.call_count
+    clock.now += 60  # the first consumer's rows took a minute: j2's next poll is due, but nobody waits for it yet
+    assert links(extract, extract.want("CSAT-Score", START, END)) == first
+    assert requests_mock.call_count == asked
+
+
 # -- windows Freshchat refuses as too long ---------------------------------------------------------
 class FakeExtractAPI:
     """Jobs that complete at once with one link; a window over `limit` is refused in `refusal`'s words; `quota` creations."""
@@ -438,6 +468,29 @@ def test_the_limit_a_refusal_states_is_the_longest_one_shorter_than_the_window()
     assert stated_limit("must not exceed 24 hours", timedelta(hours=24)) is None  # not shorter: halve instead
     assert stated_limit("at most 1 month", timedelta(days=90)) == timedelta(days=28)
     assert stated_limit("too long", timedelta(days=3)) is None
+    assert stated_limit("Range must be between 1 hour and 31 days", timedelta(days=90)) == timedelta(days=31)
+    assert stated_limit("at most 12 hr", timedelta(days=2)) == timedelta(hours=12)
+    assert stated_limit("at most 2 weeks", timedelta(days=30)) == timedelta(days=14)
+
+
+def test_the_refusal_log_gives_lengths_in_hours_below_two_days_and_in_days_from_there():
+    assert describe_length(timedelta(hours=47)) == "47 hours"
+    assert describe_length(timedelta(hours=48) - timedelta(seconds=1)) == "48 hours"
+    assert describe_length(timedelta(hours=48)) == "2 days"
+
+
+def test_of_the_windows_learned_for_an_event_the_shortest_is_kept(clock):
+    extract = client(clock)
+    for hours in (48, 24, 36):
+        extract.learn_window("Chat-Transcript", hours)
+    assert extract.window_hours("Chat-Transcript") == 24
+
+
+def test_a_consumer_that_needs_a_later_end_widens_the_shared_read_before_it_is_cut(clock):
+    extract = client(clock)
+    read = extract.want("Message-Sent", START, END)
+    assert extract.want("Message-Sent", START + timedelta(days=1), END + timedelta(days=1)) is read
+    assert (read.start, read.end) == (START, END + timedelta(days=1))
 
 
 def test_a_window_learned_by_an_earlier_sync_cuts_pieces_before_any_refusal(requests_mock, clock):
@@ -460,6 +513,18 @@ def test_pieces_are_created_at_most_three_ahead_of_the_one_a_reader_waits_for(re
     next(pieces)
     assert len(api.windows) == 4
     assert len(list(pieces)) == 4 and len(api.windows) == 6
+
+
+def test_a_read_no_consumer_waits_for_yet_has_its_first_three_pieces_created_meanwhile(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    extract = client(clock)
+    for event in ("CSAT-Score", "Response-Time"):
+        extract.learn_window(event, 24)
+    first = extract.want("CSAT-Score", START, START + timedelta(days=6))
+    later = extract.want("Response-Time", START, START + timedelta(days=6))
+    next(extract.pieces(first))
+    assert [piece.job_id is not None for piece in later.pieces] == [True] * 3 + [False] * 3
+    assert len(api.windows) == 6
 
 
 # -- quotas ----------------------------------------------------------------------------------------
@@ -505,6 +570,23 @@ def test_a_poll_that_asks_for_a_long_wait_waits_no_longer_than_the_quota_bound(r
     extract = client(clock)
     links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
     assert max(clock.sleeps) == pytest.approx(600.0)
+
+
+def test_quota_waits_that_add_up_to_a_second_past_the_bound_leave_the_rest_of_the_read_to_a_later_sync(requests_mock, clock, caplog):
+    quota = [{"status_code": 429, "headers": {"Retry-After": seconds}, "json": {}} for seconds in ("61", "61", "59")]
+    requests_mock.post(REPORTS, [*quota, {"json": {"id": "j1"}}])
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    extract = client(clock, report_quota_wait_minutes=3)
+    read = extract.want("CSAT-Score", START, FOUR_DAYS_END)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert list(extract.pieces(read)) == []
+    assert read.deferred is not None and requests_mock.call_count == 3  # 181 s asked in all, over the 180 s bound
+    assert any(
+        message.endswith(
+            "the rest of the CSAT-Score report for 2026-11-01T00:00:00.000Z to 2026-11-05T00:00:00.000Z waits for a later sync"
+        )
+        for message in caplog.messages
+    )
 
 
 # -- the zone of report times written without an offset --------------------------------------------
@@ -570,3 +652,101 @@ def test_where_nothing_tells_the_zone_times_read_as_utc_with_one_warning(request
         "window, no time zone in the account's configuration)"
     ]
     assert len([request for request in requests_mock.request_history if "configuration" in request.path]) == 1
+
+
+def test_times_that_carry_an_offset_or_none_need_no_zone_and_ask_the_account_nothing(requests_mock, clock, caplog):
+    requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        assert extract.report_time(None) is None
+        assert format_timestamp(extract.report_time("2026-11-02T10:00:00+01:00")) == "2026-11-02T09:00:00.000Z"
+    assert requests_mock.call_count == 0 and not [m for m in caplog.messages if "written without an offset" in m]
+
+
+def test_an_echo_across_a_change_of_dst_that_the_account_does_not_confirm_reads_times_at_the_offset_of_the_windows_start(
+    requests_mock, clock
+):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: f"{start.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}_{end.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}"
+    requests_mock.get(f"{API}/accounts/configuration", status_code=404, json={})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))  # New York leaves DST on 2026-11-01: -4 h, then -5 h
+    assert format_timestamp(extract.report_time("2026-11-02 10:00:00")) == "2026-11-02T14:00:00.000Z"
+
+
+@pytest.fixture
+def no_real_sleep(monkeypatch):
+    """A retry the account probe must not make would otherwise wait in the CDK's backoff for real."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+
+def read_with_account_answers(requests_mock, clock, caplog, answers: List[dict]) -> tuple:
+    """The UTC time of a report time without an offset, where no echo shows a zone and the account's configuration
+    answers `answers` in turn (a later one only if the probe asks again); with the log and the probes made."""
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    configuration = requests_mock.get(f"{API}/accounts/configuration", answers)
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        moment = format_timestamp(extract.report_time("2026-11-02 10:00:00"))
+    return moment, caplog.messages, configuration.call_count
+
+
+NEW_YORK_ACCOUNT = {"json": {"timezone": "America/New_York"}}  # what a probe asked again would get: times would shift
+UTC_FALLBACK = "Report times written without an offset are read as UTC: nothing tells their zone"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 429])
+def test_a_refused_account_configuration_reads_report_times_as_utc_and_is_asked_once(requests_mock, clock, caplog, no_real_sleep, status):
+    moment, messages, probes = read_with_account_answers(
+        requests_mock, clock, caplog, [{"status_code": status, "json": {}}, NEW_YORK_ACCOUNT]
+    )
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert f"Skipping GET /v2/accounts/configuration: HTTP {status}, no time zone from the account" in messages
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+    assert not any(m.startswith("Could not read the account's time zone") for m in messages)  # an answer, not a failure
+
+
+@pytest.mark.parametrize("failure", [{"status_code": 500, "json": {}}, {"exc": requests.ConnectionError("reset")}])
+def test_an_account_configuration_that_cannot_be_read_is_logged_asked_once_and_times_read_as_utc(
+    requests_mock, clock, caplog, no_real_sleep, failure
+):
+    moment, messages, probes = read_with_account_answers(requests_mock, clock, caplog, [failure, NEW_YORK_ACCOUNT])
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert any(m.startswith("Could not read the account's time zone: ") for m in messages)
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+
+
+@pytest.mark.parametrize("zone", ["", 5])
+def test_an_account_configuration_whose_zone_is_empty_or_not_a_name_reads_times_as_utc_without_an_error(requests_mock, clock, caplog, zone):
+    moment, messages, probes = read_with_account_answers(requests_mock, clock, caplog, [{"json": {"timezone": zone}}])
+    assert moment == "2026-11-02T10:00:00.000Z" and probes == 1
+    assert any(m.startswith(UTC_FALLBACK) for m in messages)
+    assert not any(m.startswith("Could not read the account's time zone") for m in messages)
+
+
+class RecordingBudget(APIBudget):
+    """The sync's budget, with a note of every request it let go."""
+
+    def __init__(self) -> None:
+        super().__init__(policies=[])
+        self.requests: List[tuple] = []
+
+    def acquire_call(self, request, block: bool = True, timeout: Optional[float] = None) -> None:
+        self.requests.append((request.method, request.path_url))
+        super().acquire_call(request, block, timeout)
+
+
+def test_the_extract_apis_requests_go_through_the_syncs_budget_with_the_token_and_ask_for_json(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    api.interval = lambda start, end: None
+    configuration = requests_mock.get(f"{API}/accounts/configuration", json={"timezone": "America/New_York"})
+    budget = RecordingBudget()
+    extract = ExtractClient(parse_settings(CONFIG), budget, clock=clock, sleep=clock.sleep)
+    links(extract, extract.want("CSAT-Score", START, FOUR_DAYS_END))
+    extract.report_time("2026-11-02 10:00:00")
+    assert budget.requests == [("POST", "/v2/reports/raw"), ("GET", "/v2/reports/raw/0"), ("GET", "/v2/accounts/configuration")]
+    creation, probe = requests_mock.request_history[0], configuration.last_request
+    assert probe.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert creation.headers["Accept"] == probe.headers["Accept"] == "application/json"
