@@ -394,9 +394,6 @@ class ExtractClient:
                 f"beyond `report_quota_wait_minutes` ({bound / 60:.0f})",
                 quota=True,
             )
-            for piece in job.read.pieces:
-                if piece.job_id is None:
-                    piece.created_at = 0.0  # a deferred piece is not overdue: it waits for a later sync
             logger.info(f"{job.read.deferred.message}: the rest of {job.read.describe()} waits for a later sync")
             return
         self._creation_allowed_at = self._clock() + wait
@@ -438,7 +435,7 @@ class ExtractClient:
 
     def _poll(self, job: ReportJob) -> None:
         _, response = self._api.send_request(
-            "GET", self._url(f"{REPORTS_PATH}/{quote(job.job_id or '', safe='')}"), request_kwargs={"timeout": API_TIMEOUT}, headers={}
+            "GET", self._url(f"{REPORTS_PATH}/{quote(job.job_id or '', safe='')}"), request_kwargs={"timeout": API_TIMEOUT}
         )
         now = self._clock()
         if response.status_code == 429:
