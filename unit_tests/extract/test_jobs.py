@@ -431,12 +431,15 @@ def test_a_refusal_that_states_no_limit_halves_the_window_until_it_is_accepted(r
     assert api.windows[0][0] == START and api.windows[-1][1] == FOUR_DAYS_END
 
 
-def test_a_window_refused_even_at_an_hour_fails_loudly_with_freshchats_words(requests_mock, clock):
-    FakeExtractAPI(requests_mock, limit=timedelta(minutes=30), refusal="The range is too long")
+def test_a_window_refused_even_at_an_hour_fails_loudly_with_freshchats_words(requests_mock, clock, caplog):
+    api = FakeExtractAPI(requests_mock, limit=timedelta(minutes=30), refusal="The range is too long")
     extract = client(clock)
-    with pytest.raises(ReportError, match="and no smaller window is asked for: BAD_REQUEST - The range is too long") as refused:
-        list(extract.rows(extract.want("CSAT-Score", START, START + 2 * HOUR)))
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        with pytest.raises(ReportError, match="and no smaller window is asked for: BAD_REQUEST - The range is too long") as refused:
+            list(extract.rows(extract.want("CSAT-Score", START, START + 2 * HOUR)))
     assert not refused.value.refused and not refused.value.quota  # not the "plan has no such report" warning
+    assert [window[1] - window[0] for window in api.refused] == [2 * HOUR, HOUR, HOUR]  # each hour once, not cut again
+    assert len([message for message in caplog.messages if message.startswith("Freshchat refused a window of")]) == 1
 
 
 def test_a_400_that_says_the_event_is_not_offered_refuses_the_event_without_splitting(requests_mock, clock):
@@ -750,3 +753,63 @@ def test_the_extract_apis_requests_go_through_the_syncs_budget_with_the_token_an
     creation, probe = requests_mock.request_history[0], configuration.last_request
     assert probe.headers["Authorization"] == f"Bearer {API_KEY}"
     assert creation.headers["Accept"] == probe.headers["Accept"] == "application/json"
+
+
+# -- what is left of a read when Freshchat answers otherwise -----------------------------------------
+def test_a_read_the_quota_defers_does_not_hold_back_another_events_creation(requests_mock, clock):
+    def create(request, context):
+        if request.json()["event"] == "CSAT-Score":  # its own daily quota is used up, for ten hours
+            context.status_code, context.headers["Retry-After"] = 429, "36000"
+            return {"code": 429, "status": "TOO_MANY_REQUESTS", "message": "Daily limit reached"}
+        return {"id": "j1"}
+
+    requests_mock.post(REPORTS, json=create)
+    requests_mock.get(f"{REPORTS}/j1", json=completed("j1"))
+    extract = client(clock)
+    deferred = extract.want("CSAT-Score", START, END)
+    other = extract.want("Response-Time", START, END)
+    assert list(extract.pieces(deferred)) == [] and deferred.deferred is not None
+    assert len(links(extract, other)) == 0 and other.deferred is None
+    assert sum(clock.sleeps) == pytest.approx(2.0)  # created at once and polled 2 s later, not after the ten hours
+
+
+def test_a_recreated_piece_refused_as_too_long_is_cut_up_to_the_next_piece_whose_job_is_kept(requests_mock, clock):
+    refusal = {"status_code": 400, "json": {"status": "BAD_REQUEST", "message": "The time range must not exceed 12 hours"}}
+    answers = [*({"json": {"id": job}} for job in "abc"), refusal, *({"json": {"id": job}} for job in "de")]
+    created = requests_mock.post(REPORTS, answers)
+    requests_mock.get(f"{REPORTS}/a", json={"id": "a", "status": "FAILED"})
+    for job in "bcde":
+        requests_mock.get(f"{REPORTS}/{job}", json=completed(job))
+    extract = client(clock)
+    extract.learn_window("CSAT-Score", 24)
+    pieces = list(extract.pieces(extract.want("CSAT-Score", START, START + timedelta(days=3))))
+    half_day = timedelta(hours=12)
+    assert [(piece.job_id, piece.start) for piece in pieces] == [
+        ("d", START),
+        ("e", START + half_day),
+        ("b", START + timedelta(days=1)),  # created before the refusal: its job is read, not asked for again
+        ("c", START + timedelta(days=2)),
+    ]
+    assert created.call_count == 6
+
+
+def test_a_job_answering_404_without_a_message_is_created_again_saying_so(requests_mock, clock, caplog):
+    requests_mock.post(REPORTS, [{"json": {"id": "j1"}}, {"json": {"id": "j2"}}])
+    requests_mock.get(f"{REPORTS}/j1", status_code=404, text="")
+    requests_mock.get(f"{REPORTS}/j2", json=completed("j2"))
+    extract = client(clock)
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        links(extract, extract.want("CSAT-Score", START, END))
+    assert any(message.startswith("Its job j1 answered HTTP 404 (no message) for the CSAT-Score report") for message in caplog.messages)
+
+
+def test_the_first_echo_that_shows_a_zone_is_kept_when_a_later_poll_echoes_none(requests_mock, clock):
+    api = FakeExtractAPI(requests_mock)
+    start = START + timedelta(days=9)  # after New York left DST: -5 h at both ends
+    echoes = iter([f"{start.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}_{END.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S}", None])
+    api.interval = lambda start, end: next(echoes)
+    requests_mock.get(f"{API}/accounts/configuration", status_code=404, json={})
+    extract = client(clock)
+    links(extract, extract.want("CSAT-Score", start, END))
+    links(extract, extract.want("Response-Time", start, END))
+    assert format_timestamp(extract.report_time("2026-11-20 10:00:00")) == "2026-11-20T15:00:00.000Z"
