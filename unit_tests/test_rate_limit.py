@@ -63,17 +63,33 @@ def test_plenty_of_remaining_calls_never_wait():
     assert sum(timed_acquire(budget) for _ in range(50)) == 0
 
 
-def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(caplog, pacing_clock):
+def spent_budget(clock: PacingClock, reset_in: float) -> FreshchatAPIBudget:
+    """A budget whose one answer says the window is spent and resets in `reset_in` seconds."""
     budget = FreshchatAPIBudget(requests_per_minute=None)
     sent = request()
     budget.acquire_call(sent)
-    budget.update_from_response(sent, response(remaining=0, reset=pacing_clock.time() + 1.2))
+    budget.update_from_response(sent, response(remaining=0, reset=clock.time() + reset_in))
+    return budget
+
+
+def paced_lines(caplog) -> List[str]:
+    return [message for message in caplog.messages if message.startswith("Paced by Freshchat's rate limit")]
+
+
+def test_a_spent_window_holds_requests_until_it_ends_and_the_wait_is_logged(caplog, pacing_clock):
+    budget = spent_budget(pacing_clock, 1.2)
     waited = timed_acquire(budget)
     # Until the reset, plus the second a reset rounded down may hide while the rounding is unknown.
     assert waited == pytest.approx(2.2, abs=1e-3) and budget.waited_seconds == waited
     assert budget.waits_text().startswith("1 rate-limit waits (")
-    paced = [float(m.split("waited ")[1].split("s ")[0]) for m in caplog.messages if m.startswith("Paced by Freshchat's rate limit")]
+    paced = [float(m.split("waited ")[1].split("s ")[0]) for m in paced_lines(caplog)]
     assert len(paced) == 1 and paced[0] >= 1.0  # the held request only: waits under a second are not worth a line
+
+
+def test_a_wait_of_a_second_and_a_half_is_logged(caplog, pacing_clock):
+    """Waits from a second up are worth a line, not only the long ones."""
+    assert timed_acquire(spent_budget(pacing_clock, 0.5)) == pytest.approx(1.5, abs=1e-3)
+    assert paced_lines(caplog) == ["Paced by Freshchat's rate limit: waited 1.5s for the window to refill"]
 
 
 def test_a_429_alone_does_not_block_the_budget():
@@ -124,6 +140,7 @@ def test_until_the_answers_show_a_reading_the_reset_is_uncertain_by_a_second_eit
     windows = learned_window()
     assert windows.ends() == (RESET, RESET + 1)  # rounded up, it has ended by the reset; rounded down, a second later
     assert len(windows.readings) == 4
+    assert not any("long" in reading for reading in windows.readings)  # no window seen ending yet: nothing known of a length
 
 
 def spend(windows: FreshchatWindows, count: int, at: float) -> None:
@@ -139,6 +156,7 @@ def test_a_window_is_used_to_its_end_and_then_tested_by_one_probe():
     assert all(windows.reserve(OPENED + 0.01).wait == 0 for _ in range(FIRST_FREE - 1))
     wait = windows.reserve(OPENED + 0.01)
     assert wait.wait == pytest.approx(RESET - 0.5 - OPENED - 0.01)  # half-way between the earliest and the latest end rounding up allows
+    assert not wait.on_answer  # no answer can let it go before the probe's moment: it sleeps rather than asking every 50 ms
     probe = windows.reserve(RESET - 0.5)
     assert probe.wait == 0 and probe.number == FIRST_FREE + 1
     others = windows.reserve(RESET - 0.5)
@@ -366,10 +384,7 @@ def test_a_window_of_two_calls_sends_one_and_keeps_one_for_a_probe_at_its_earlie
 
 
 def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need(pacing_clock):
-    budget = FreshchatAPIBudget(requests_per_minute=None)
-    sent = request()
-    budget.acquire_call(sent)
-    budget.update_from_response(sent, response(remaining=0, reset=pacing_clock.time() + 30))
+    budget = spent_budget(pacing_clock, 30)
     with pytest.raises(CallRateLimitHit) as refused:
         budget.acquire_call(request(), block=False)
     # The reset, plus the second a reset rounded down may hide.
@@ -397,3 +412,96 @@ def test_a_new_limit_starts_the_count_of_the_window_again():
     assert windows.reserve(OPENED + 1.1).wait > 0
     windows.observe(OPENED + 1, OPENED + 1.03, 200, LIMIT, 90, RESET)  # the limit is back to 100, with 90 left
     assert windows.reserve(OPENED + 1.1).wait == 0
+
+
+def test_once_a_window_has_certainly_ended_as_many_go_as_it_allowed_and_the_rest_ask_again_soon():
+    windows = learned_window()
+    for _ in range(5):  # sent in the window that ended and never answered: they count against no later window
+        windows.reserve(OPENED + 0.01)
+    turns = [windows.reserve(RESET + 1) for _ in range(LIMIT)]  # rounded down too, the window has ended by the reset's next second
+    # The next window is taken to allow what this one did (100), less the margin, until an answer from it says otherwise.
+    assert [turn.wait for turn in turns].count(0) == LIMIT - 1 and turns[-1].wait > 0
+    assert turns[-1].on_answer and turns[-1].wait == pytest.approx(0.05)  # an answer may come any moment: asks again in 50 ms
+
+
+@pytest.mark.parametrize("unanswered_for,overtaking", [(4.5, 1), (5.5, 0)], ids=["in-flight", "lost"])
+def test_a_request_unanswered_for_five_seconds_is_lost_and_no_longer_taken_to_overtake_a_later_one(unanswered_for, overtaking):
+    windows = FreshchatWindows()
+    windows.reserve(100.0)  # never answered
+    later = windows.reserve(100.0 + unanswered_for)
+    windows.observe(100.0 + unanswered_for, 100.02 + unanswered_for, 200, LIMIT, 50, 200, number=later.number)
+    # 50 left once the later request arrived, less those kept back; in flight, the earlier one might still arrive and take one more
+    assert sum(windows.reserve(106.0).wait == 0 for _ in range(LIMIT)) == 50 - (LIMIT - FIRST_FREE) - overtaking
+
+
+def test_a_window_another_client_opened_teaches_no_length():
+    windows = FreshchatWindows()
+    windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # not our request's window: it opened before 100.0, when we cannot tell
+    windows.observe(105.5, 105.52, 200, LIMIT, 30, RESET + 5, number=windows.reserve(105.5).number)  # the next window
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up"
+
+
+def window_seen_ending(reset: float, next_sent: float) -> FreshchatWindows:
+    """The window `learned_window`'s request opened, but resetting at `reset`, and an answer from the next one sent at `next_sent`."""
+    windows = FreshchatWindows()
+    windows.reserve(OPENED)
+    windows.observe(OPENED, OPENED + ROUND_TRIP, 200, LIMIT, LIMIT - 1, reset)
+    after = windows.reserve(next_sent)
+    windows.observe(next_sent, next_sent + ROUND_TRIP, 200, LIMIT, LIMIT - 1, reset + 5, number=after.number)
+    return windows
+
+
+def test_a_window_that_ended_within_a_second_of_opening_is_at_least_no_seconds_long():
+    windows = window_seen_ending(reset=101, next_sent=100.9)  # rounded up, it ended from 100.3 (its opening) to 100.92
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 0.00-0.62s long"
+
+
+def test_a_window_with_its_reset_rounded_down_ended_by_the_second_after_it():
+    windows = window_seen_ending(reset=105, next_sent=106.48)  # answered at 106.5, after even the latest end either rounding allows
+    assert windows.readings[:2] == [
+        "open at the first request after the last one, reset rounded up, 3.68-4.70s long",  # ended from 104 to 105
+        "open at the first request after the last one, reset rounded down, 4.68-5.70s long",  # ended from 105 to 106
+    ]
+
+
+@pytest.mark.parametrize("limit,remaining,goes", [(LIMIT, 40, 40), (1, 0, 1)], ids=["40-of-100-left", "a-window-of-one"])
+def test_after_a_window_the_next_is_taken_to_allow_what_it_had_left_and_one_call_at_least(limit, remaining, goes):
+    windows = FreshchatWindows()
+    windows.observe(100.0, 100.02, 200, limit, remaining, RESET)  # most it was seen to have left: `remaining`, and the call that saw it
+    turns = [windows.reserve(RESET + 1) for _ in range(LIMIT)]
+    assert [turn.wait for turn in turns].count(0) == goes and turns[goes].on_answer
+
+
+def window_after_a_narrow_length(round_trip: float) -> FreshchatWindows:
+    """A window whose length was learned to within a few round trips: opened at 100.3, still open at 105.3, ended by 105.31."""
+    windows = FreshchatWindows()
+    for sent, remaining, reset in ((OPENED, LIMIT - 1, RESET), (105.3, LIMIT - 2, RESET), (105.31, LIMIT - 1, RESET + 5)):
+        turn = windows.reserve(sent)
+        windows.observe(sent, sent + round_trip, 200, LIMIT, remaining, reset, number=turn.number)
+    return windows
+
+
+@pytest.mark.parametrize(
+    "round_trip,probe_at",
+    [(0.01, 110.34), (0.02, 110.29 + 0.07 / 2)],
+    ids=["known-to-40ms:at-its-latest-end", "known-to-70ms:half-way"],
+)
+def test_a_window_whose_end_is_known_to_within_50ms_is_probed_at_its_latest_end(round_trip, probe_at):
+    windows = window_after_a_narrow_length(round_trip)
+    # The next window opened by 105.31 + round trip and lasts 5.01 + round trip at most, 5.0 - round trip at least (from 105.31)
+    assert windows.ends()[0] == pytest.approx(105.31 + round_trip + 5.01 + round_trip)
+    turns = [windows.reserve(105.4) for _ in range(LIMIT)]
+    waiting = next(turn for turn in turns if turn.wait)  # the window spent but for the margin and the probe
+    assert 105.4 + waiting.wait == pytest.approx(probe_at)
+
+
+def test_a_late_answer_from_the_window_before_the_last_still_rules_out_the_readings_it_contradicts():
+    windows = FreshchatWindows()
+    for sent, remaining, reset in ((OPENED, LIMIT - 1, RESET), (105.3, LIMIT - 2, RESET), (105.31, LIMIT - 1, RESET + 5)):
+        windows.observe(sent, sent + ROUND_TRIP, 200, LIMIT, remaining, reset, number=windows.reserve(sent).number)
+    late = windows.reserve(105.5)
+    windows.observe(110.4, 110.42, 200, LIMIT, LIMIT - 1, RESET + 10, number=windows.reserve(110.4).number)  # a third window
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.98-5.03s long"
+    # Answered in the first window, yet sent after 100.32 + 5.03, when that reading has the first window ended
+    windows.observe(105.5, 110.5, 200, LIMIT, LIMIT - 3, RESET, number=late.number)
+    assert windows.readings == ["open on the clock, reset rounded up"]
