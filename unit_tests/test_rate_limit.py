@@ -1,4 +1,5 @@
 import math
+import threading
 import time
 from typing import List
 
@@ -434,9 +435,10 @@ def test_a_request_unanswered_for_five_seconds_is_lost_and_no_longer_taken_to_ov
     assert sum(windows.reserve(106.0).wait == 0 for _ in range(LIMIT)) == 50 - (LIMIT - FIRST_FREE) - overtaking
 
 
-def test_a_window_another_client_opened_teaches_no_length():
+@pytest.mark.parametrize("remaining", [40, LIMIT - 2])
+def test_a_window_another_client_opened_teaches_no_length(remaining):
     windows = FreshchatWindows()
-    windows.observe(100.0, 100.02, 200, LIMIT, 40, RESET)  # not our request's window: it opened before 100.0, when we cannot tell
+    windows.observe(100.0, 100.02, 200, LIMIT, remaining, RESET)  # not our request's window: it opened before 100.0, when we cannot tell
     windows.observe(105.5, 105.52, 200, LIMIT, 30, RESET + 5, number=windows.reserve(105.5).number)  # the next window
     assert windows.readings[0] == "open at the first request after the last one, reset rounded up"
 
@@ -464,10 +466,13 @@ def test_a_window_with_its_reset_rounded_down_ended_by_the_second_after_it():
     ]
 
 
-@pytest.mark.parametrize("limit,remaining,goes", [(LIMIT, 40, 40), (1, 0, 1)], ids=["40-of-100-left", "a-window-of-one"])
-def test_after_a_window_the_next_is_taken_to_allow_what_it_had_left_and_one_call_at_least(limit, remaining, goes):
+@pytest.mark.parametrize(
+    "limit,remainings,goes", [(LIMIT, (40,), 40), (LIMIT, (40, 30), 40), (1, (0,), 1)], ids=["40-of-100-left", "then-30", "a-window-of-one"]
+)
+def test_after_a_window_the_next_is_taken_to_allow_the_most_it_had_left_and_one_call_at_least(limit, remainings, goes):
     windows = FreshchatWindows()
-    windows.observe(100.0, 100.02, 200, limit, remaining, RESET)  # most it was seen to have left: `remaining`, and the call that saw it
+    for remaining in remainings:  # the most it was seen to have left, and the call that saw it: what the next one may allow us
+        windows.observe(100.0, 100.02, 200, limit, remaining, RESET)
     turns = [windows.reserve(RESET + 1) for _ in range(LIMIT)]
     assert [turn.wait for turn in turns].count(0) == goes and turns[goes].on_answer
 
@@ -505,3 +510,65 @@ def test_a_late_answer_from_the_window_before_the_last_still_rules_out_the_readi
     # Answered in the first window, yet sent after 100.32 + 5.03, when that reading has the first window ended
     windows.observe(105.5, 110.5, 200, LIMIT, LIMIT - 3, RESET, number=late.number)
     assert windows.readings == ["open on the clock, reset rounded up"]
+
+
+@pytest.mark.parametrize("remaining,margin", [(99, 1), (100, 2)])
+def test_without_the_limit_header_a_window_is_taken_to_allow_its_remaining_calls_and_one_more(remaining, margin):
+    windows = FreshchatWindows()
+    windows.observe(100.0, 100.02, 200, None, remaining, RESET)  # the answer's own call, and what it left
+    # Kept back: the margin of remaining + 1 calls, a probe for the reset's second before and KEPT_FOR_LATER for the one after
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(2 * remaining)) == remaining - margin - 1 - KEPT_FOR_LATER
+
+
+def test_a_request_waiting_for_an_answer_goes_as_soon_as_one_comes(pacing_clock, monkeypatch):
+    monkeypatch.setattr(rate_limit, "ANSWER_WAIT_SECONDS", 60.0)  # so that only the answer can wake it before the join gives up
+    budget = FreshchatAPIBudget(requests_per_minute=None)
+    first = request()
+    budget.acquire_call(first)
+    opening = response(remaining=LIMIT - 1, reset=pacing_clock.time() + 5)
+    opening.headers["X-RateLimit-Limit"] = str(LIMIT)
+    budget.update_from_response(first, opening)
+    pacing_clock.now += 7  # the window has certainly ended, and the next is taken to allow 99 calls
+    in_flight = [request() for _ in range(LIMIT - 1)]
+    for sent in in_flight:
+        budget.acquire_call(sent)
+    waiting = threading.Thread(target=budget.acquire_call, args=(request(),), daemon=True)
+    waiting.start()
+    while waiting.is_alive() and not budget.windows.answered._waiters:  # until it waits on the answers
+        waiting.join(0.001)
+    assert waiting.is_alive()
+    answer = response(remaining=LIMIT - 2, reset=pacing_clock.time() + 5)
+    answer.headers["X-RateLimit-Limit"] = str(LIMIT)
+    budget.update_from_response(in_flight[0], answer)
+    waiting.join(10)  # a guard against hanging, not a timing: woken by the answer, it goes at once
+    assert not waiting.is_alive()
+
+
+def test_when_no_reading_fits_the_probes_are_kept_for_the_second_after_the_reset_again():
+    windows = learned_window()
+    probe = windows.reserve(RESET)
+    windows.observe(RESET, RESET + 0.02, 200, LIMIT, LIMIT - 1, RESET + 5, number=probe.number)  # a window seen ending
+    late = windows.reserve(RESET + 0.03)
+    # Answered in the window that resets at 111, yet sent at 113, when every reading has it ended
+    windows.observe(RESET + 7, RESET + 7.02, 200, LIMIT, LIMIT - 3, RESET + 5, number=late.number)
+    assert len(windows.readings) == 4
+    # What it learned of the windows ending is gone with the readings: either rounding may hold again
+    assert sum(windows.reserve(RESET + 2).wait == 0 for _ in range(LIMIT)) == LIMIT - 3 - (LIMIT - FIRST_FREE)
+
+
+def test_of_two_answers_saying_the_fewest_calls_left_the_one_counting_fewer_of_ours_binds():
+    windows = FreshchatWindows()
+    for _ in range(5):
+        windows.reserve(100.0)  # 1 to 5; the fifth stays in flight
+    for number, remaining in ((2, 60), (3, 50), (1, 50), (4, 60)):
+        windows.observe(100.0, 100.02, 200, LIMIT, remaining, RESET, number=number)
+    # Both 3 and 1 saw 50 left: 3 with 2 of ours counted (52 calls), 1 with itself alone (51). The tighter count binds, and the
+    # later answer saying 60 does not loosen it. Booked 5: 46 spare, less those kept back.
+    assert sum(windows.reserve(100.1).wait == 0 for _ in range(LIMIT)) == 50 + 1 - 5 - (LIMIT - FIRST_FREE)
+
+
+def test_a_request_that_comes_after_the_probes_moment_goes_at_once_as_the_probe():
+    windows = learned_window()
+    spend(windows, FIRST_FREE - 1, OPENED + 0.01)
+    probe = windows.reserve(RESET - 0.4)  # the probe's moment was RESET - 0.5
+    assert probe.wait == 0 and probe.number == FIRST_FREE + 1
