@@ -303,7 +303,6 @@ class FreshchatWindows:
                     if reading.opens == "first_request":
                         reading.learn_length(previous, answered, self._slack)
                 self._keep(lambda reading: reading.shortest <= reading.longest)
-        window.seen_opening = window.seen_opening or window.most_remaining + 1 == self.limit
         self._current, self._beyond_from, self._probe = window, None, None
         self._windows = dict(sorted(self._windows.items())[-KEPT_WINDOWS:])
 
