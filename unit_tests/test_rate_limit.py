@@ -390,6 +390,7 @@ def test_a_request_that_must_not_wait_is_refused_with_the_wait_it_would_need(pac
         budget.acquire_call(request(), block=False)
     # The reset, plus the second a reset rounded down may hide.
     assert refused.value.time_to_wait.total_seconds() == pytest.approx(31, abs=1e-3) and budget.waits == 0
+    assert refused.value.weight == 1  # the one request it would have sent
 
 
 def test_a_window_with_one_call_left_keeps_it_for_a_probe():
@@ -520,7 +521,7 @@ def test_without_the_limit_header_a_window_is_taken_to_allow_its_remaining_calls
     assert sum(windows.reserve(100.1).wait == 0 for _ in range(2 * remaining)) == remaining - margin - 1 - KEPT_FOR_LATER
 
 
-def test_a_request_waiting_for_an_answer_goes_as_soon_as_one_comes(pacing_clock, monkeypatch):
+def test_a_request_waiting_for_an_answer_is_paced_by_it_as_soon_as_it_comes(pacing_clock, monkeypatch):
     monkeypatch.setattr(rate_limit, "ANSWER_WAIT_SECONDS", 60.0)  # so that only the answer can wake it before the join gives up
     budget = FreshchatAPIBudget(requests_per_minute=None)
     first = request()
@@ -539,9 +540,12 @@ def test_a_request_waiting_for_an_answer_goes_as_soon_as_one_comes(pacing_clock,
     assert waiting.is_alive()
     answer = response(remaining=LIMIT - 2, reset=pacing_clock.time() + 5)
     answer.headers["X-RateLimit-Limit"] = str(LIMIT)
-    budget.update_from_response(in_flight[0], answer)
-    waiting.join(10)  # a guard against hanging, not a timing: woken by the answer, it goes at once
+    moment = pacing_clock.time()
+    budget.update_from_response(in_flight[0], answer)  # the next window, with 98 in flight that may fall in it: spent
+    waiting.join(10)  # a guard against hanging, not a timing: woken by the answer, not by the 60 s
     assert not waiting.is_alive()
+    # Then paced by what the answer said, not by the wait it no longer needs: until the next window has certainly ended
+    assert pacing_clock.time() == pytest.approx(moment + 5 + 1)
 
 
 def test_when_no_reading_fits_the_probes_are_kept_for_the_second_after_the_reset_again():
@@ -572,3 +576,13 @@ def test_a_request_that_comes_after_the_probes_moment_goes_at_once_as_the_probe(
     spend(windows, FIRST_FREE - 1, OPENED + 0.01)
     probe = windows.reserve(RESET - 0.4)  # the probe's moment was RESET - 0.5
     assert probe.wait == 0 and probe.number == FIRST_FREE + 1
+
+
+def test_a_window_that_opened_after_one_seen_ending_teaches_its_length_though_others_spent_in_it():
+    windows = FreshchatWindows()
+    answers = ((OPENED, LIMIT - 1, RESET), (105.3, LIMIT - 2, RESET), (105.31, 40, RESET + 5), (110.3, 39, RESET + 5))
+    for sent, remaining, reset in answers + ((110.31, LIMIT - 1, RESET + 10),):
+        windows.observe(sent, sent + ROUND_TRIP, 200, LIMIT, remaining, reset, number=windows.reserve(sent).number)
+    # The first window alone bounds the length to 4.98-5.03 s. The second, though its 40 left say others spent in it, opened
+    # after the first ended: taken to open from our first request in it (105.31), and ended by 110.33, it was 5.02 s at most.
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.98-5.02s long"
