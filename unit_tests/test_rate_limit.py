@@ -522,7 +522,7 @@ def test_without_the_limit_header_a_window_is_taken_to_allow_its_remaining_calls
 
 
 def test_a_request_waiting_for_an_answer_is_paced_by_it_as_soon_as_it_comes(pacing_clock, monkeypatch):
-    monkeypatch.setattr(rate_limit, "ANSWER_WAIT_SECONDS", 60.0)  # so that only the answer can wake it before the join gives up
+    monkeypatch.setattr(rate_limit, "ANSWER_WAIT_SECONDS", 60.0)  # so that only the answer can wake it in time
     budget = FreshchatAPIBudget(requests_per_minute=None)
     first = request()
     budget.acquire_call(first)
@@ -533,18 +533,20 @@ def test_a_request_waiting_for_an_answer_is_paced_by_it_as_soon_as_it_comes(paci
     in_flight = [request() for _ in range(LIMIT - 1)]
     for sent in in_flight:
         budget.acquire_call(sent)
-    waiting = threading.Thread(target=budget.acquire_call, args=(request(),), daemon=True)
-    waiting.start()
-    while waiting.is_alive() and not budget.windows.answered._waiters:  # until it waits on the answers
-        waiting.join(0.001)
-    assert waiting.is_alive()
-    answer = response(remaining=LIMIT - 2, reset=pacing_clock.time() + 5)
-    answer.headers["X-RateLimit-Limit"] = str(LIMIT)
     moment = pacing_clock.time()
-    budget.update_from_response(in_flight[0], answer)  # the next window, with 98 in flight that may fall in it: spent
-    waiting.join(10)  # a guard against hanging, not a timing: woken by the answer, not by the 60 s
-    assert not waiting.is_alive()
-    # Then paced by what the answer said, not by the wait it no longer needs: until the next window has certainly ended
+    answer = response(remaining=LIMIT - 2, reset=moment + 5)  # the next window, with 98 in flight that may fall in it: spent
+    answer.headers["X-RateLimit-Limit"] = str(LIMIT)
+
+    def answer_once_it_waits():
+        while not budget.windows.answered._waiters:
+            pass
+        budget.update_from_response(in_flight[0], answer)
+
+    answering = threading.Thread(target=answer_once_it_waits, daemon=True)
+    answering.start()
+    budget.acquire_call(request())  # on this thread, so that the line tracing of the mutation run sees the wait
+    answering.join()
+    # Woken by the answer, then paced by what it said, not by the wait it no longer needs: until the next window has certainly ended
     assert pacing_clock.time() == pytest.approx(moment + 5 + 1)
 
 
@@ -586,3 +588,20 @@ def test_a_window_that_opened_after_one_seen_ending_teaches_its_length_though_ot
     # The first window alone bounds the length to 4.98-5.03 s. The second, though its 40 left say others spent in it, opened
     # after the first ended: taken to open from our first request in it (105.31), and ended by 110.33, it was 5.02 s at most.
     assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.98-5.02s long"
+
+
+def test_a_window_longer_than_the_length_learned_rules_out_the_reading():
+    windows = FreshchatWindows()
+    for sent, remaining, reset in ((OPENED, LIMIT - 1, RESET), (105.3, LIMIT - 2, RESET), (105.31, LIMIT - 1, RESET + 6)):
+        windows.observe(sent, sent + ROUND_TRIP, 200, LIMIT, remaining, reset, number=windows.reserve(sent).number)
+    assert windows.readings[0] == "open at the first request after the last one, reset rounded up, 4.98-5.03s long"
+    # The second window, opened by 105.33 and reset at 112 rounded up, lasted past 111: longer than 5.03 s
+    windows.observe(111.5, 111.52, 200, LIMIT, LIMIT - 1, RESET + 11, number=windows.reserve(111.5).number)
+    assert windows.readings == ["open on the clock, reset rounded up"]
+
+
+def test_an_answer_naming_an_earlier_reset_leaves_the_current_window_until_it_has_ended_for_every_reading():
+    windows = learned_window()
+    late = windows.reserve(RESET + 0.5)  # rounded down, the window resetting at 106 has not ended yet
+    windows.observe(RESET + 0.5, RESET + 0.52, 200, LIMIT, 50, RESET - 1, number=late.number)  # fits no reading: slack 0.25
+    assert windows.ends() == (RESET + 0.25, RESET + 1.25)
