@@ -30,7 +30,7 @@ ANSWER_WAIT_SECONDS = 0.05  # the longest a request waits for an answer that may
 LOST_AFTER_SECONDS = 5.0  # a request unanswered this long is taken as lost: it counts against no window, and another may probe
 LATER_PROBES_SHARE = 0.5  # until the rounding is known, the share of a window's probes kept again for the second after its reset
 PROBE_RESOLUTION_SECONDS = 0.05  # a window's end known this closely is not worth another probe
-KEPT_WINDOWS = 3  # the current window and the latest before it, for late answers
+KEPT_WINDOWS = 3  # the current window (always the latest reset) and the two before it, for late answers
 PACING_LOG_SECONDS = 1.0
 
 logger = logging.getLogger("airbyte")
