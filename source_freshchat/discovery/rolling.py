@@ -150,7 +150,7 @@ class RollingWalk:
             self._slice,
             slice_through=users[-1][1] if users else None,
             slice_users=len(users),
-            slice_ends_cycle=ends_cycle if users else True,
+            slice_ends_cycle=ends_cycle,  # with no users left, _list_slice says so too
         )
         self._log("planned")
 

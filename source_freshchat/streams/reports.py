@@ -159,10 +159,9 @@ class ReportStream(CheckpointMixin, Stream):
         """
         if index is None or index == len(piece.links) - 1:
             moment: Optional[datetime] = piece.end
-        elif self._extract.time_is_certain(piece.links[index].end):
-            moment = self._extract.report_time(piece.links[index].end)
         else:
-            moment = None
+            end = piece.links[index].end
+            moment = self._extract.report_time(end) if self._extract.time_is_certain(end) else None
         if moment is not None and (self._through is None or moment > self._through):
             self._through = min(moment, piece.end)
 
