@@ -184,7 +184,7 @@ def test_users_created_at_the_slice_boundarys_moment_all_go_into_that_slice(requ
 
 
 def _position_after(output) -> Mapping:
-    state = final_state(output, "conversations")["discovery"]["rolling"]
+    state = rolling_written(output)
     return {key: state[key] for key in ("walked_through", "users_done", "cycle_started", "cycle")}
 
 
@@ -197,7 +197,7 @@ def test_the_slice_that_reaches_the_last_user_ends_the_cycle_and_the_next_starts
     record = DiscoveryRecord.from_state(final_state(output, "conversations"))
     assert (record.walk_users, record.walk_conversations) == (130, 100 + 30)  # the account's size, as the cycle found it
     requests_mock.reset_mock()
-    next_sync = sync(rolling_state(130, **final_state(output, "conversations")["discovery"]["rolling"]))
+    next_sync = sync(rolling_state(130, **rolling_written(output)))
     assert listed_users(requests_mock)[0] == 0
     # The new cycle re-reads from the start of the last one: c5 was edited (a day ago) after it began, so it is emitted.
     assert "c5" in {record["conversation_id"] for record in records_of(next_sync, "conversations")}
